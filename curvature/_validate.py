@@ -1,0 +1,49 @@
+"""Argument checks shared by the curvature operators.
+
+Each check runs on shapes only (``jax.eval_shape``), so it is free under ``jit`` and
+raises a ``ValueError``/``TypeError`` that names the argument before JAX traces deeply.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def check_float_pytree(x, name: str = "x") -> None:
+    """Raise ``TypeError`` unless every leaf of ``x`` is a floating-point array."""
+    leaves = jax.tree_util.tree_leaves(x)
+    if not leaves:
+        raise ValueError(f"{name} must be a non-empty pytree of float arrays, got {x!r}")
+    for leaf in leaves:
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(
+                f"{name} must hold floating-point arrays; found a leaf of dtype {dtype}. "
+                f"Convert it first, e.g. jnp.asarray({name}, dtype=float)."
+            )
+
+
+def check_scalar_fn(f, x, name: str = "f") -> None:
+    """Raise ``ValueError`` unless ``f(x)`` is a real scalar (shape ``()``)."""
+    out = jax.eval_shape(f, x)
+    if not isinstance(out, jax.ShapeDtypeStruct) or out.shape not in ((), (1,)):
+        shapes = jax.tree_util.tree_map(lambda s: s.shape, out)
+        raise ValueError(
+            f"{name} must return a scalar (shape ()), got output of shape {shapes}; "
+            f"reduce it first (e.g. sum or mean)."
+        )
+    if not jnp.issubdtype(out.dtype, jnp.floating):
+        raise TypeError(f"{name} must return a floating-point scalar, got dtype {out.dtype}")
+
+
+def check_like(x, v, x_name: str = "x", v_name: str = "v") -> None:
+    """Raise ``ValueError`` unless ``v`` has the tree structure and leaf shapes of ``x``."""
+    tx, tv = jax.tree_util.tree_structure(x), jax.tree_util.tree_structure(v)
+    if tx != tv:
+        raise ValueError(f"{v_name} must have the same pytree structure as {x_name}: {tv} != {tx}")
+    for a, b in zip(jax.tree_util.tree_leaves(x), jax.tree_util.tree_leaves(v)):
+        if jnp.shape(a) != jnp.shape(b):
+            raise ValueError(
+                f"{v_name} leaf shape {jnp.shape(b)} does not match {x_name} leaf shape {jnp.shape(a)}"
+            )
