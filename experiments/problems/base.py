@@ -13,10 +13,10 @@ class Problem:
     """A loss surface to minimize.
 
     ``fun`` maps a 1-D float array of length ``dim`` to a scalar. ``residual`` (when the
-    loss is a sum of squares, ``fun(x) == sum(residual(x)**2)`` up to the factor stated in
-    ``residual_scale``) lets Gauss-Newton methods use the model/loss split. ``box`` is the
-    plotting and random-start box ((xmin, xmax), (ymin, ymax)) for 2-D problems and a
-    per-coordinate (low, high) box otherwise. ``minima`` lists known local and global
+    loss is a sum of squares, ``fun(x) == sum(residual(x)**2)``) lets Gauss-Newton methods use the model/loss split; likewise
+    ``model_fn``/``loss_fn`` with ``fun(x) == loss_fn(model_fn(x))`` for ML problems.
+    ``box = (lo, hi)``, each a float or a sequence of length ``dim``, is the random-start
+    box and, for 2-D problems, the plot window (x in [lo[0], hi[0]], y in [lo[1], hi[1]]). ``minima`` lists known local and global
     minimizers (for trajectory plots); ``f_star``/``x_star`` are the global (or published)
     values, None where unknown.
     """
@@ -29,6 +29,17 @@ class Problem:
     x_star: Optional[jax.Array] = None
     box: Optional[tuple] = None
     residual: Optional[Callable[[jax.Array], jax.Array]] = None
+    model_fn: Optional[Callable] = None
+    loss_fn: Optional[Callable] = None
     minima: tuple = ()
     description: str = ""
     tags: tuple = field(default=())
+
+    def sample_starts(self, key: jax.Array, n: int) -> jax.Array:
+        """``n`` starting points drawn uniformly from ``box``, shape (n, dim)."""
+        import jax.numpy as jnp
+
+        if self.box is None:
+            raise ValueError(f"problem {self.name!r} has no box to draw random starts from")
+        lo, hi = (jnp.broadcast_to(jnp.asarray(b, dtype=self.x0.dtype), (self.dim,)) for b in self.box)
+        return jax.random.uniform(key, (n, self.dim), dtype=self.x0.dtype, minval=lo, maxval=hi)
