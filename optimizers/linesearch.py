@@ -47,7 +47,20 @@ class LineSearchResult(NamedTuple):
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_inputs(x, g0, d):
+class _Setup(NamedTuple):
+    x: jax.Array
+    f0: jax.Array
+    g0: jax.Array
+    d: jax.Array
+    dp0: jax.Array  # phi'(0) = g0.d
+    descent: jax.Array  # bool: f0 and phi'(0) finite and phi'(0) < 0
+    x_scale: jax.Array  # eps * ||x||_inf: a step change below this does not move x
+    d_scale: jax.Array  # ||d||_inf
+    max_iter: jax.Array
+
+
+def _prepare(x, f0, g0, d, init_step, max_iter) -> _Setup:
+    """Check the shared arguments (ValueError/TypeError naming them) and cast to x's dtype."""
     x = jnp.asarray(x)
     if x.ndim != 1:
         raise ValueError(f"x must be a flat 1-D vector, got shape {x.shape}")
@@ -56,20 +69,27 @@ def _check_inputs(x, g0, d):
     for name, v in (("g0", g0), ("d", d)):
         if jnp.shape(v) != x.shape:
             raise ValueError(f"{name} must have the shape of x {x.shape}, got {jnp.shape(v)}")
-    return x, jnp.asarray(g0, x.dtype), jnp.asarray(d, x.dtype)
-
-
-def _check_positive(**kwargs):
-    for name, v in kwargs.items():
-        if isinstance(v, (int, float)) and not v > 0:
-            raise ValueError(f"{name} must be > 0, got {v!r}")
-
-
-def _check_max_iter(max_iter):
-    if isinstance(max_iter, bool) or isinstance(max_iter, float):
+    if isinstance(init_step, (int, float)) and not init_step > 0:
+        raise ValueError(f"init_step must be > 0, got {init_step!r}")
+    if isinstance(max_iter, (bool, float)):
         raise TypeError(f"max_iter must be an integer, got {max_iter!r}")
     if isinstance(max_iter, int) and max_iter < 0:
         raise ValueError(f"max_iter must be >= 0, got {max_iter!r}")
+    dtype = x.dtype
+    f0 = jnp.asarray(f0, dtype).reshape(())
+    g0, d = jnp.asarray(g0, dtype), jnp.asarray(d, dtype)
+    dp0 = jnp.vdot(g0, d)
+    return _Setup(
+        x=x,
+        f0=f0,
+        g0=g0,
+        d=d,
+        dp0=dp0,
+        descent=jnp.isfinite(dp0) & jnp.isfinite(f0) & (dp0 < 0),
+        x_scale=jnp.finfo(dtype).eps * jnp.max(jnp.abs(x)),
+        d_scale=jnp.max(jnp.abs(d)),
+        max_iter=jnp.asarray(max_iter, jnp.int32),
+    )
 
 
 # ---------------------------------------------------------------------- interpolation
@@ -162,22 +182,15 @@ def strong_wolfe(
     rounding of t or of x; it then returns the best Armijo point met (see the module
     docstring). ``init_step``, ``c1``, ``c2``, ``max_step`` and ``max_iter`` may be traced.
     """
-    x, g0, d = _check_inputs(x, g0, d)
-    _check_positive(init_step=init_step, max_step=max_step)
-    _check_max_iter(max_iter)
-    if isinstance(c1, float) and isinstance(c2, float) and not 0 < c1 < c2 < 1:
+    if isinstance(max_step, (int, float)) and not max_step > 0:
+        raise ValueError(f"max_step must be > 0, got {max_step!r}")
+    if isinstance(c1, (int, float)) and isinstance(c2, (int, float)) and not 0 < c1 < c2 < 1:
         raise ValueError(f"need 0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
+    x, f0, g0, d, dp0, descent, x_scale, d_scale, max_iter = _prepare(x, f0, g0, d, init_step, max_iter)
     dtype = x.dtype
-    f0 = jnp.asarray(f0, dtype)
     c1, c2 = jnp.asarray(c1, dtype), jnp.asarray(c2, dtype)
     max_step = jnp.asarray(max_step, dtype)
-    max_iter = jnp.asarray(max_iter, jnp.int32)
     eps = jnp.finfo(dtype).eps
-    dp0 = jnp.vdot(g0, d)
-    descent = jnp.isfinite(dp0) & jnp.isfinite(f0) & (dp0 < 0)
-    # Bracket narrower than this no longer changes x: |dt| * ||d||_inf <= eps * ||x||_inf.
-    x_scale = eps * jnp.max(jnp.abs(x))
-    d_scale = jnp.max(jnp.abs(d))
     zero = jnp.zeros((), dtype)
 
     def cond(s: _WolfeState):
@@ -353,22 +366,13 @@ def backtracking(
     success after ``max_iter`` trials or once ``t ||d||_inf <= eps ||x||_inf`` (x no longer
     moves); it then returns step 0 and the original point (``decrease = False``).
     """
-    x, g0, d = _check_inputs(x, g0, d)
-    _check_positive(init_step=init_step)
-    _check_max_iter(max_iter)
     if isinstance(shrink, (int, float)) and not 0 < shrink < 1:
         raise ValueError(f"shrink must be in (0, 1), got {shrink!r}")
     if isinstance(c1, (int, float)) and not 0 < c1 < 1:
         raise ValueError(f"c1 must be in (0, 1), got {c1!r}")
+    x, f0, g0, d, dp0, descent, x_scale, d_scale, max_iter = _prepare(x, f0, g0, d, init_step, max_iter)
     dtype = x.dtype
-    f0 = jnp.asarray(f0, dtype)
     c1, shrink = jnp.asarray(c1, dtype), jnp.asarray(shrink, dtype)
-    max_iter = jnp.asarray(max_iter, jnp.int32)
-    eps = jnp.finfo(dtype).eps
-    dp0 = jnp.vdot(g0, d)
-    descent = jnp.isfinite(dp0) & jnp.isfinite(f0) & (dp0 < 0)
-    x_scale = eps * jnp.max(jnp.abs(x))
-    d_scale = jnp.max(jnp.abs(d))
     lower = jnp.minimum(jnp.asarray(0.1, dtype), shrink)
     nan = jnp.full((), jnp.nan, dtype)
 

@@ -11,6 +11,9 @@ import pytest
 
 from optimizers.linesearch import backtracking, strong_wolfe
 
+# The numpy reference of the NaN-region function is evaluated at rejected trials beyond t = 0.5.
+pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning")
+
 # --------------------------------------------------------------------- test functions
 # Each entry: (jax f of a 1-D x, numpy f, numpy gradient, x0, d).
 
