@@ -1,4 +1,33 @@
 """optimizers: compiled second-order minimizers (Newton-CG, trust-region Newton-CG,
 L-BFGS, BFGS, Newton, Hessian-free, saddle-free Newton) and first-order baselines."""
 
-__all__: list[str] = []
+from optimizers.driver import minimize
+from optimizers.registry import method_names, method_options
+from optimizers.result import OptimizeResult, Trace
+from optimizers.status import STATUS_MESSAGES, status_message
+from optimizers.transforms import (
+    TransformState,
+    bfgs,
+    lbfgs,
+    make_transform,
+    newton,
+    newton_cg,
+    trust_ncg,
+)
+
+__all__ = [
+    "OptimizeResult",
+    "STATUS_MESSAGES",
+    "Trace",
+    "TransformState",
+    "bfgs",
+    "lbfgs",
+    "make_transform",
+    "method_names",
+    "method_options",
+    "minimize",
+    "newton",
+    "newton_cg",
+    "status_message",
+    "trust_ncg",
+]

@@ -1,0 +1,125 @@
+"""L-BFGS (Nocedal 1980; N&W Alg. 7.5) in the compact form of Byrd, Nocedal & Schnabel (1994).
+
+The last m pairs s_i = x_{i+1} - x_i, y_i = g_{i+1} - g_i live in one stacked (2, m, n)
+array (S over Y, a circular buffer), so each iteration reads the history twice as a matrix
+product instead of scanning over m. With a = S g, b = Y g, R the upper triangle of S Y^T
+(pairs in chronological order), D its diagonal and gamma = s.y / y.y from the newest pair
+(N&W eq. 7.20), the inverse-Hessian product is (BNS 1994, eq. 2.6 / Thm. 2.2)
+
+    H g = gamma g + S^T (R^-T ((D + gamma Y Y^T) u - gamma b)) - gamma Y^T u,   u = R^-1 a,
+
+the same vector as the two-loop recursion (N&W Alg. 7.4). R^-1 is kept up to date instead of
+solving with R: dropping the oldest pair keeps the trailing block of R^-1, and appending the
+newest pair appends the column -R^-1 (S y) / (s.y) and the diagonal 1 / (s.y). Y Y^T, R^-1
+and [S; Y] g are updated from one (2m, n) x (n, 3) product per iteration. A pair with
+s.y <= eps y.y (eps the machine epsilon) is skipped. The first step, and the first after a
+restart, is -gamma g with gamma = min(1, 1/||g||) until a pair is known. A line search that
+finds no decrease clears the memory (restart); a second failure in a row stops with
+NO_PROGRESS.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optimizers.line_step import WOLFE_OPTIONS, first_scale, restart_or_stall, wolfe_step
+from optimizers.method import Iterate, Method
+from optimizers.options import integer
+
+__all__ = ["LBFGS", "LBFGSState"]
+
+
+class LBFGSState(NamedTuple):
+    """hist: (2, m, n), hist[0] = S rows s_i, hist[1] = Y rows y_i; pair k (0-based, in
+    insertion order) sits in slot k % m. rinv: (m, m) inverse of R (slot coordinates; zero
+    rows and columns on unused slots). yy: (m, m), yy[i, j] = y_i.y_j. sy: (m,), s_i.y_i.
+    pairs: int32 pairs inserted so far. count: int32 pairs in use (<= m, 0 after a restart).
+    gamma: newest s.y / y.y (0 before the first pair). proj: (2, m), [S g; Y g] for the
+    gradient of the current iterate."""
+
+    hist: jax.Array
+    rinv: jax.Array
+    yy: jax.Array
+    sy: jax.Array
+    pairs: jax.Array
+    count: jax.Array
+    gamma: jax.Array
+    proj: jax.Array
+
+
+def _init(x, opts) -> LBFGSState:
+    m, n = opts["m"], x.size
+    zero = jnp.zeros((), jnp.int32)
+    return LBFGSState(
+        hist=jnp.zeros((2, m, n), x.dtype), rinv=jnp.zeros((m, m), x.dtype),
+        yy=jnp.zeros((m, m), x.dtype), sy=jnp.zeros((m,), x.dtype), pairs=zero, count=zero,
+        gamma=jnp.zeros((), x.dtype), proj=jnp.zeros((2, m), x.dtype),
+    )
+
+
+def _direction(state: LBFGSState, g):
+    """d = -H g by the compact formula (module docstring). Unused slots drop out because their
+    rows and columns of R^-1 are zero."""
+    m = state.sy.shape[0]
+    a, b = state.proj
+    gamma = jnp.where(state.gamma > 0, state.gamma, first_scale(g))
+    u = state.rinv @ a
+    top = state.rinv.T @ (state.sy * u + gamma * (state.yy @ u) - gamma * b)
+    coef = jnp.concatenate([top, -gamma * u])
+    return -(gamma * g + coef @ state.hist.reshape(2 * m, -1))
+
+
+def _project(state: LBFGSState, vectors):
+    """[S; Y] @ vectors.T: one read of the history for k stacked vectors, shape (2, m, k)."""
+    _, m, n = state.hist.shape
+    return (state.hist.reshape(2 * m, n) @ vectors.T).reshape(2, m, -1)
+
+
+def _step(objective, it: Iterate, state: LBFGSState, opts):
+    new, ls = wolfe_step(objective, it, _direction(state, it.g), opts)
+    s, y = new.x - it.x, new.g - it.g
+    p = _project(state, jnp.stack([new.g, s, y]))  # (2, m, 3): S and Y times g+, s, y
+    sy, yy, sg, yg = jnp.vdot(s, y), jnp.vdot(y, y), jnp.vdot(s, new.g), jnp.vdot(y, new.g)
+    keep = ls.decrease & (sy > jnp.finfo(it.x.dtype).eps * yy)
+    m = state.sy.shape[0]
+    slot = state.pairs % m
+    # Drop the pair in `slot` (unused, or the oldest), then append (s, y) as the newest.
+    onehot = jnp.arange(m) == slot
+    rinv = jnp.where(onehot[:, None] | onehot[None, :], 0, state.rinv)
+    inv_sy = 1 / jnp.where(keep, sy, 1)
+    column = jnp.where(onehot, inv_sy, -(rinv @ p[0, :, 2]) * inv_sy)
+    rinv = jnp.where(onehot[None, :], column[:, None], rinv)
+    yy_col = jnp.where(onehot, yy, p[1, :, 2])
+    yy_mat = jnp.where(onehot[:, None], yy_col[None, :], jnp.where(onehot[None, :], yy_col[:, None], state.yy))
+    proj = jnp.where(onehot, jnp.stack([sg, yg])[:, None], p[:, :, 0])
+    rows = jnp.where(keep, jnp.stack([s, y]), state.hist[:, slot])
+    new, restart = restart_or_stall(new, ls.decrease, state.count > 0)
+    state = LBFGSState(
+        hist=jax.lax.dynamic_update_index_in_dim(state.hist, rows, slot, axis=1),
+        rinv=jnp.where(restart, 0, jnp.where(keep, rinv, state.rinv)),
+        yy=jnp.where(keep, yy_mat, state.yy),
+        sy=jnp.where(keep & onehot, sy, state.sy),
+        pairs=state.pairs + keep.astype(jnp.int32),
+        count=jnp.where(restart, 0, jnp.minimum(state.count + keep.astype(jnp.int32), m)),
+        gamma=jnp.where(keep, sy / jnp.where(keep, yy, 1), state.gamma),
+        proj=jnp.where(keep, proj, p[:, :, 0]),
+    )
+    return new, state
+
+
+def _sync(objective, it: Iterate, state: LBFGSState, opts) -> LBFGSState:
+    """Recompute [S; Y] g for the gradient handed in (optax path)."""
+    return state._replace(proj=_project(state, it.g[None, :])[:, :, 0])
+
+
+LBFGS = Method(
+    name="lbfgs",
+    init=_init,
+    step=_step,
+    options={"m": integer(10, "number of (s, y) pairs kept", 1), **WOLFE_OPTIONS},
+    doc="limited-memory BFGS, compact representation, strong-Wolfe line search",
+    sync=_sync,
+)

@@ -1,0 +1,82 @@
+"""The plug-in interface of the method registry: a method is a :class:`Method` record.
+
+A method is two pure functions over its own state (a pytree, usually a NamedTuple),
+written once and used by both :func:`optimizers.minimize` (inside one ``lax.while_loop``)
+and the optax transforms (one step per ``update`` call):
+
+- ``init(x, options) -> state``: x the flat start vector (only its shape and dtype may be
+  used: the optax ``init`` has no function to evaluate).
+- ``step(objective, iterate, state, options) -> (iterate, state)``: one iteration from
+  ``iterate`` (x, f(x), g(x), counters); returns the new iterate with f and g evaluated at
+  the new x and every evaluation made added to its counters. A step that cannot decrease f
+  returns the best point with ``stalled=True`` (the driver then stops with status
+  ``NO_PROGRESS``).
+
+``options`` is the validated dict of the method's options (defaults filled in). Options
+declared ``static`` are Python values; the others (floats) may be traced arrays under jit,
+so use them only in jnp arithmetic.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+
+__all__ = ["Iterate", "Method", "Option"]
+
+
+class Iterate(NamedTuple):
+    """The point a step starts from / arrives at, with cumulative evaluation counters.
+
+    x: flat point; f, g: value and gradient at x; nfev, ngev, nhvp: int32 counts of
+    f, gradient and Hessian-vector evaluations so far; stalled: bool, the step could not
+    decrease f (x is then the best point found).
+    """
+
+    x: jax.Array
+    f: jax.Array
+    g: jax.Array
+    nfev: jax.Array
+    ngev: jax.Array
+    nhvp: jax.Array
+    stalled: jax.Array
+
+    def counted(self, nfev=0, ngev=0, nhvp=0) -> "Iterate":
+        """This iterate with the given numbers of evaluations added to its counters."""
+        return self._replace(nfev=self.nfev + nfev, ngev=self.ngev + ngev, nhvp=self.nhvp + nhvp)
+
+
+class Option(NamedTuple):
+    """One option of a method: its default, a checker, whether it must be a Python value.
+
+    check(value) returns the (possibly normalized) value or raises TypeError/ValueError
+    with a message saying what is expected; static: the value shapes the compiled program
+    (an int, a bool, a string, a function) and must be a concrete hashable Python value;
+    non-static options are float scalars that may be traced under jit.
+    """
+
+    default: Any
+    check: Callable[[Any], Any]
+    static: bool
+    doc: str
+
+
+class Method(NamedTuple):
+    """A registry entry. name: the string used by ``minimize(method=...)`` and configs.
+
+    init, step: see the module docstring. options: name -> :class:`Option`. doc: one line.
+    sync(objective, iterate, state, options) -> state: optional; called by the optax
+    transform before each step, because there the gradient handed in may come from a
+    different batch than the one the previous step ended with (e.g. L-BFGS recomputes its
+    cached history projections). validate(options) -> None: optional cross-option checks,
+    run before anything compiles.
+    """
+
+    name: str
+    init: Callable[[jax.Array, Mapping[str, Any]], Any]
+    step: Callable[..., tuple[Iterate, Any]]
+    options: Mapping[str, Option]
+    doc: str
+    sync: Callable[..., Any] | None = None
+    validate: Callable[[Mapping[str, Any]], None] | None = None
