@@ -54,8 +54,7 @@ class _Setup(NamedTuple):
     d: jax.Array
     dp0: jax.Array  # phi'(0) = g0.d
     descent: jax.Array  # bool: f0 and phi'(0) finite and phi'(0) < 0
-    x_scale: jax.Array  # eps * ||x||_inf: a step change below this does not move x
-    d_scale: jax.Array  # ||d||_inf
+    t_res: jax.Array  # min_i eps |x_i| / |d_i|: a step (change) below this leaves x as it is
     max_iter: jax.Array
 
 
@@ -79,6 +78,9 @@ def _prepare(x, f0, g0, d, init_step, max_iter) -> _Setup:
     f0 = jnp.asarray(f0, dtype).reshape(())
     g0, d = jnp.asarray(g0, dtype), jnp.asarray(d, dtype)
     dp0 = jnp.vdot(g0, d)
+    moves = d != 0
+    ratio = jnp.abs(x) / jnp.where(moves, jnp.abs(d), 1)
+    t_res = jnp.finfo(dtype).eps * jnp.min(jnp.where(moves, ratio, jnp.inf))
     return _Setup(
         x=x,
         f0=f0,
@@ -86,8 +88,7 @@ def _prepare(x, f0, g0, d, init_step, max_iter) -> _Setup:
         d=d,
         dp0=dp0,
         descent=jnp.isfinite(dp0) & jnp.isfinite(f0) & (dp0 < 0),
-        x_scale=jnp.finfo(dtype).eps * jnp.max(jnp.abs(x)),
-        d_scale=jnp.max(jnp.abs(d)),
+        t_res=t_res,
         max_iter=jnp.asarray(max_iter, jnp.int32),
     )
 
@@ -186,7 +187,7 @@ def strong_wolfe(
         raise ValueError(f"max_step must be > 0, got {max_step!r}")
     if isinstance(c1, (int, float)) and isinstance(c2, (int, float)) and not 0 < c1 < c2 < 1:
         raise ValueError(f"need 0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
-    x, f0, g0, d, dp0, descent, x_scale, d_scale, max_iter = _prepare(x, f0, g0, d, init_step, max_iter)
+    x, f0, g0, d, dp0, descent, t_res, max_iter = _prepare(x, f0, g0, d, init_step, max_iter)
     dtype = x.dtype
     c1, c2 = jnp.asarray(c1, dtype), jnp.asarray(c2, dtype)
     max_step = jnp.asarray(max_step, dtype)
@@ -266,7 +267,7 @@ def strong_wolfe(
             t_cub,
             jnp.where(_inside(t_quad, safe_lo, safe_hi), t_quad, t_near),
         )
-        tiny = (width <= eps * jnp.maximum(t_lo, t_hi)) | (width * d_scale <= x_scale)
+        tiny = (width <= eps * jnp.maximum(t_lo, t_hi)) | (width <= t_res)
 
         success = wolfe
         done = wolfe | jnp.where(zoom, tiny, at_max)
@@ -363,14 +364,14 @@ def backtracking(
     ``[min(0.1, shrink) t, shrink t]``; with ``interpolate=False``, or after a non-finite
     trial value, ``t <- shrink * t``. Each trial calls ``fun`` once (nfev); after acceptance
     ``grad`` is called once at the accepted point (ngev = 1, 0 on failure). Stops without
-    success after ``max_iter`` trials or once ``t ||d||_inf <= eps ||x||_inf`` (x no longer
+    success after ``max_iter`` trials or once ``t <= eps min_i |x_i| / |d_i|`` (x no longer
     moves); it then returns step 0 and the original point (``decrease = False``).
     """
     if isinstance(shrink, (int, float)) and not 0 < shrink < 1:
         raise ValueError(f"shrink must be in (0, 1), got {shrink!r}")
     if isinstance(c1, (int, float)) and not 0 < c1 < 1:
         raise ValueError(f"c1 must be in (0, 1), got {c1!r}")
-    x, f0, g0, d, dp0, descent, x_scale, d_scale, max_iter = _prepare(x, f0, g0, d, init_step, max_iter)
+    x, f0, g0, d, dp0, descent, t_res, max_iter = _prepare(x, f0, g0, d, init_step, max_iter)
     dtype = x.dtype
     c1, shrink = jnp.asarray(c1, dtype), jnp.asarray(shrink, dtype)
     lower = jnp.minimum(jnp.asarray(0.1, dtype), shrink)
@@ -394,7 +395,7 @@ def backtracking(
             t_new = jnp.where(finite, jnp.clip(t_i, lower * t, shrink * t), t_geo)
         else:
             t_new = t_geo
-        stalled = t_new * d_scale <= x_scale
+        stalled = t_new <= t_res
         return _BacktrackState(
             k=s.k + 1,
             t=jnp.where(ok, t, t_new),

@@ -212,29 +212,42 @@ def test_strong_wolfe_unbounded_slope_returns_best_armijo_point():
     assert int(res.nfev) <= 20
 
 
-def _nan_everywhere_but_zero(x):
-    # f = -x for x <= 0, NaN for x > 0 (slope -1 at 0, so d = +1 is a descent direction).
-    bad = x[0] > 0
+def _nan_beyond_start(x):
+    # f = -x[0] for x[0] <= x[1], NaN beyond (x[1] is the start, never moved: d = (1, 0)).
+    # The slope is -1 at the start, so d is a descent direction, but every trial is NaN.
+    bad = x[0] > x[1]
     return jnp.where(bad, jnp.nan, -jnp.where(bad, 0.0, x[0]))
 
 
 def test_no_decrease_returns_start_unchanged():
-    f = _nan_everywhere_but_zero
-    x0 = jnp.zeros(1)
-    f0, g0 = jax.value_and_grad(f)(x0)
-    assert float(g0[0]) == -1.0
-    d = jnp.ones(1)
-    res = strong_wolfe(jax.value_and_grad(f), x0, f0, g0, d, max_iter=12)
-    assert float(res.step) == 0.0 and not bool(res.success) and not bool(res.decrease)
-    assert int(res.nfev) == 12 and int(res.ngev) == 12
-    np.testing.assert_array_equal(np.asarray(res.x), np.asarray(x0))
-    assert float(res.f) == float(f0)
-    np.testing.assert_array_equal(np.asarray(res.g), np.asarray(g0))
-    res = backtracking(f, jax.grad(f), x0, f0, g0, d, max_iter=15)
-    assert float(res.step) == 0.0 and not bool(res.success) and not bool(res.decrease)
-    assert int(res.nfev) == 15 and int(res.ngev) == 0
-    np.testing.assert_array_equal(np.asarray(res.x), np.asarray(x0))
-    np.testing.assert_array_equal(np.asarray(res.g), np.asarray(g0))
+    f = _nan_beyond_start
+    # From 0 the bracket can shrink to 2^-1074 (any t > 0 moves x): the cap stops it.
+    # From 1, x + t d == x once t <= eps: the search stops there, before the cap.
+    x0s = jnp.asarray([[0.0, 0.0], [1.0, 1.0]])
+    d = jnp.asarray([1.0, 0.0])
+
+    @jax.jit
+    @jax.vmap
+    def searches(x0):
+        f0, g0 = jax.value_and_grad(f)(x0)
+        sw = strong_wolfe(jax.value_and_grad(f), x0, f0, g0, d, max_iter=60)
+        bt = backtracking(f, jax.grad(f), x0, f0, g0, d, shrink=0.1, max_iter=40, interpolate=False)
+        return sw, bt, g0
+
+    sw, bt, g0 = searches(x0s)
+    np.testing.assert_array_equal(np.asarray(g0), [[-1.0, 0.0], [-1.0, 0.0]])
+    # Zoom bisects [0, 1]: the 53rd trial leaves a bracket of width 2^-52 = eps.
+    np.testing.assert_array_equal(np.asarray(sw.nfev), [60, 53])
+    np.testing.assert_array_equal(np.asarray(sw.ngev), [60, 53])
+    # Backtracking tries t = 10^-k, k = 0..15, and stops when the next would be <= eps.
+    np.testing.assert_array_equal(np.asarray(bt.nfev), [40, 16])
+    np.testing.assert_array_equal(np.asarray(bt.ngev), [0, 0])
+    for r in (sw, bt):
+        np.testing.assert_array_equal(np.asarray(r.step), [0.0, 0.0])
+        assert not np.any(np.asarray(r.success)) and not np.any(np.asarray(r.decrease))
+        np.testing.assert_array_equal(np.asarray(r.x), np.asarray(x0s))
+        np.testing.assert_array_equal(np.asarray(r.f), [0.0, -1.0])
+        np.testing.assert_array_equal(np.asarray(r.g), np.asarray(g0))
 
 
 def test_non_descent_direction_makes_no_evaluation():
