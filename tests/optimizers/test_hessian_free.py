@@ -248,3 +248,242 @@ def test_martens_cg_bad_input():
         martens_cg(mv, jnp.ones(3), eps=-1.0)
     with pytest.raises(ValueError, match="damping must be >= 0"):
         martens_preconditioner(jnp.ones((2, 3)), -1.0)
+
+
+# ---------------------------------------------------------------- curvature inside hessian-free
+
+from jax.flatten_util import ravel_pytree  # noqa: E402
+
+from optimizers import minimize  # noqa: E402
+from optimizers.hessian_free_method import OPTIONS as HF_OPTIONS  # noqa: E402
+from optimizers.linearized_curvature import curvature_matvec  # noqa: E402
+from optimizers.objective import make_objective  # noqa: E402
+
+_RNG = np.random.default_rng(11)
+_A = _RNG.normal(size=(15, 5)) * 0.5
+_C = _RNG.normal(size=15) * 0.3
+_Y = (_RNG.random(15) > 0.5).astype(float)
+
+
+def _params(z):
+    return {"head": z[:2], "tail": z[2:]}
+
+
+def _model(p):  # tanh(A x + c): J = diag(1 - tanh^2) A
+    x = jnp.concatenate([p["head"], p["tail"]])
+    return jnp.tanh(jnp.asarray(_A) @ x + jnp.asarray(_C))
+
+
+def _loss(o):  # logistic loss in the outputs: H_L = diag(s (1 - s)), s = sigmoid(o)
+    return jnp.sum(jax.nn.softplus(o) - jnp.asarray(_Y) * o)
+
+
+def _residual(p):  # r = exp(A x / 2) - y: J = diag(exp(A x / 2) / 2) A, G = 2 J^T J
+    x = jnp.concatenate([p["head"], p["tail"]])
+    return jnp.exp(jnp.asarray(_A) @ x / 2) - jnp.asarray(_Y)
+
+
+def _hf_opts(**kw):
+    opts = {k: o.default for k, o in HF_OPTIONS.items()}
+    opts.update(kw)
+    return opts
+
+
+@pytest.mark.parametrize("split", ["model_loss", "residual", "hessian"])
+def test_curvature_products_equal_dense_matrices(split):
+    x = _RNG.normal(size=5)
+    z0, unravel = ravel_pytree(_params(jnp.asarray(x)))
+    if split == "model_loss":
+        opts = _hf_opts(model_fn=_model, loss_fn=_loss)
+        u = _A @ x + _C
+        J = (1 - np.tanh(u) ** 2)[:, None] * _A
+        s = 1 / (1 + np.exp(-np.tanh(u)))
+        dense = J.T @ np.diag(s * (1 - s)) @ J
+        fun = lambda p: _loss(_model(p))  # noqa: E731
+    elif split == "residual":
+        opts = _hf_opts(residual=_residual)
+        J = (np.exp(_A @ x / 2) / 2)[:, None] * _A
+        dense = 2 * J.T @ J
+        fun = lambda p: jnp.sum(_residual(p) ** 2)  # noqa: E731
+    else:  # Hessian of sum(softplus(a_i.x) - y_i a_i.x): A^T diag(s(1-s)) A
+        opts = _hf_opts(curvature="hessian")
+        s = 1 / (1 + np.exp(-(_A @ x)))
+        dense = _A.T @ np.diag(s * (1 - s)) @ _A
+        fun = lambda p: _loss(jnp.asarray(_A) @ jnp.concatenate([p["head"], p["tail"]]))  # noqa: E731
+    objective = make_objective(fun, unravel)
+    V = _RNG.normal(size=(5, 3))
+    prods = jax.jit(lambda z, V: jax.vmap(curvature_matvec(objective, z, opts), 1, 1)(V))(z0, jnp.asarray(V))
+    np.testing.assert_allclose(np.asarray(prods), dense @ V, rtol=1e-10, atol=1e-12)
+
+
+_LS_A = np.random.default_rng(12).normal(size=(30, 8))
+_LS_B = np.random.default_rng(13).normal(size=30)
+
+
+@pytest.mark.parametrize("split", ["residual", "model_loss"])
+def test_one_step_with_vanishing_damping_solves_the_normal_equations(split):
+    A, b = jnp.asarray(_LS_A), jnp.asarray(_LS_B)
+    fun = lambda x: jnp.sum((A @ x - b) ** 2)  # noqa: E731
+    split_opts = (
+        {"residual": lambda x: A @ x - b}
+        if split == "residual"
+        else {"model_fn": lambda x: A @ x, "loss_fn": lambda o: jnp.sum((o - b) ** 2)}
+    )
+    res = minimize(fun, jnp.zeros(8), "hessian-free", max_iter=1, gtol=1e-12, damping=1e-12,
+                   cg_eps=0.0, **split_opts)
+    x_star = np.linalg.solve(_LS_A.T @ _LS_A, _LS_A.T @ _LS_B)
+    assert int(res.nit) == 1
+    np.testing.assert_allclose(np.asarray(res.x), x_star, rtol=1e-9, atol=1e-11)
+    # one warm-start product (0 here, still computed) + about n CG iterations
+    assert 8 + 1 <= int(res.nhvp) <= 8 + 3
+    assert int(res.ngev) == 3  # x0, the linearization, the new point
+
+
+def _rosen(x):
+    return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def test_hessian_free_reaches_published_minima():
+    # Rosenbrock (Hessian curvature, indefinite away from the valley) and its residual form.
+    res = minimize(_rosen, jnp.full(6, -1.2), "hessian-free", max_iter=200, gtol=1e-8)
+    assert int(res.status) == 0
+    np.testing.assert_allclose(np.asarray(res.x), np.ones(6), atol=1e-7)
+    residual = lambda x: jnp.stack([10.0 * (x[1] - x[0] ** 2), 1.0 - x[0]])  # noqa: E731
+    res = minimize(_rosen, jnp.array([-1.2, 1.0]), "hessian-free", max_iter=200, gtol=1e-8,
+                   residual=residual)
+    assert int(res.status) == 0
+    np.testing.assert_allclose(np.asarray(res.x), [1.0, 1.0], atol=1e-7)
+
+
+def test_per_example_preconditioner_cuts_cg_work():
+    rng = np.random.default_rng(14)
+    scale = np.geomspace(1.0, 300.0, 10)
+    A = rng.normal(size=(200, 10)) * scale
+    b = A @ rng.normal(size=10) + 0.1 * rng.normal(size=200)
+    Aj, bj = jnp.asarray(A), jnp.asarray(b)
+    fun = lambda x: 0.5 * jnp.sum((Aj @ x - bj) ** 2)  # noqa: E731
+    per_ex = lambda x: (Aj @ x - bj)[:, None] * Aj  # noqa: E731  (gradients of 0.5 r_i^2)
+    opts = dict(model_fn=lambda x: Aj @ x, loss_fn=lambda o: 0.5 * jnp.sum((o - bj) ** 2),
+                max_iter=30, gtol=1e-6, damping=1e-3, cg_eps=1e-6)
+    plain = minimize(fun, jnp.zeros(10), "hessian-free", **opts)
+    pre = minimize(fun, jnp.zeros(10), "hessian-free", per_example_grads=per_ex, **opts)
+    x_star = np.linalg.lstsq(A, b, rcond=None)[0]
+    for res in (plain, pre):
+        assert int(res.status) == 0
+        np.testing.assert_allclose(np.asarray(res.x), x_star, rtol=1e-6, atol=1e-8)
+    assert int(pre.nhvp) < int(plain.nhvp)
+    assert int(pre.ngev) == 1 + 3 * int(pre.nit)  # + one per-example-gradient pass per iteration
+
+
+# ---------------------------------------------------------------- bad input (method)
+
+
+def test_hessian_free_bad_input_says_what_to_pass():
+    f = lambda x: jnp.sum(x**2)  # noqa: E731
+    x0 = jnp.ones(3)
+    with pytest.raises(ValueError, match="curvature='ggn' needs the model/loss split: pass model_fn="):
+        minimize(f, x0, "hessian-free", curvature="ggn")
+    with pytest.raises(ValueError, match="model_fn was given without loss_fn"):
+        minimize(f, x0, "hessian-free", model_fn=lambda x: x)
+    with pytest.raises(ValueError, match="either residual= or model_fn="):
+        minimize(f, x0, "hessian-free", residual=lambda x: x, model_fn=lambda x: x, loss_fn=jnp.sum)
+    with pytest.raises(ValueError, match="damping"):
+        minimize(f, x0, "hessian-free", damping=-1.0)
+    y = jnp.ones(5)
+    with pytest.raises(ValueError, match=r"model_fn returns outputs of shape \(3,\).*\(5,\)"):
+        minimize(f, x0, "hessian-free", model_fn=lambda x: x, loss_fn=lambda o: jnp.sum((o - y) ** 2))
+    with pytest.raises(ValueError, match="loss_fn must map model_fn's outputs"):
+        minimize(f, x0, "hessian-free", model_fn=lambda x: x, loss_fn=lambda o: o**2)
+
+
+# ---------------------------------------------------------------- optax transform
+
+import optax  # noqa: E402
+
+import optimizers  # noqa: E402
+
+
+def test_optax_update_with_a_curvature_batch_solves_that_batchs_gauss_newton_system():
+    rng = np.random.default_rng(15)
+    A = rng.normal(size=(400, 6))
+    x_true = rng.normal(size=6)
+    data = {"a": jnp.asarray(A), "y": jnp.asarray(A @ x_true)}
+    grad_rows, curv_rows = np.arange(0, 300), np.arange(300, 340)
+    take = lambda rows: jax.tree_util.tree_map(lambda v: v[rows], data)  # noqa: E731
+    b, c = take(grad_rows), take(curv_rows)
+
+    def loss_fn(params, batch):
+        return jnp.mean((batch["a"] @ params["w"] - batch["y"]) ** 2)
+
+    opt = optimizers.hessian_free(
+        model_fn=lambda p, batch: batch["a"] @ p["w"],
+        loss_fn=lambda out, batch: jnp.mean((out - batch["y"]) ** 2),
+        damping=1e-10, cg_eps=0.0,
+    )
+    params = {"w": jnp.zeros(6)}
+    state = opt.init(params)
+
+    @jax.jit
+    def step(params, state, b, c):
+        value, grad = jax.value_and_grad(loss_fn)(params, b)
+        return opt.update(grad, state, params, value=value, grad=grad, value_fn=loss_fn,
+                          batch=b, curvature_batch=c)
+
+    updates, state = step(params, state, b, c)
+    Ab, Ac = A[grad_rows], A[curv_rows]
+    g = 2 / len(grad_rows) * Ab.T @ (Ab @ np.zeros(6) - Ab @ x_true)
+    G = 2 / len(curv_rows) * Ac.T @ Ac
+    np.testing.assert_allclose(np.asarray(updates["w"]), -np.linalg.solve(G, g), rtol=1e-8, atol=1e-10)
+    assert int(state.nhvp) >= 6 and not bool(state.stalled)
+    # Without a curvature batch the step solves the gradient batch's own normal equations.
+    updates, _ = jax.jit(lambda p, s, b: opt.update(None, s, p, value_fn=loss_fn, batch=b))(
+        params, opt.init(params), b)
+    np.testing.assert_allclose(np.asarray(updates["w"]), x_true, rtol=1e-8, atol=1e-10)
+
+
+def test_optax_curvature_batch_without_a_split_is_refused():
+    opt = optimizers.hessian_free()
+    params = jnp.ones(3)
+    loss = lambda p, batch: jnp.sum((p - batch) ** 2)  # noqa: E731
+    with pytest.raises(ValueError, match="curvature_batch needs the Gauss-Newton split"):
+        opt.update(None, opt.init(params), params, value_fn=loss, batch=jnp.zeros(3),
+                   curvature_batch=jnp.zeros(3))
+
+
+def test_hessian_free_trains_an_mlp_below_adam_at_equal_gradient_cost(mlp):
+    fun, model, loss, params = mlp
+    hf = minimize(fun, params, "hessian-free", max_iter=30, gtol=1e-10, model_fn=model,
+                  loss_fn=loss, damping=1e-2)
+    # gradient-equivalent cost: a GNVP counts as two gradients, an f evaluation as one.
+    cost = int(hf.ngev) + 2 * int(hf.nhvp) + int(hf.nfev)
+    adam_run = jax.jit(lambda lr: minimize(fun, params, "adam", max_iter=cost, gtol=1e-10,
+                                           learning_rate=lr).fun)
+    adam = {lr: float(adam_run(lr)) for lr in (1e-3, 3e-3, 1e-2, 3e-2)}
+    f0 = float(fun(params))
+    assert float(hf.fun) < 1e-3 * f0
+    assert float(hf.fun) < 0.5 * min(adam.values()), (float(hf.fun), adam, cost)
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    """2 hidden tanh layers (4-16-16-1), 2000 seeded points of a smooth target, mean squared error."""
+    k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+    X = jax.random.normal(k1, (2000, 4))
+    Y = jnp.sin(2 * X[:, :1]) * jnp.cos(X[:, 1:2]) + 0.5 * X[:, 2:3] * X[:, 3:4]
+    sizes = (4, 16, 16, 1)
+    keys = jax.random.split(k2, len(sizes) - 1)
+    params = [(jax.random.normal(k, (a, b)) / np.sqrt(a), jnp.zeros(b))
+              for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
+
+    def model(ps):
+        h = X
+        for i, (w, b) in enumerate(ps):
+            h = h @ w + b
+            if i < len(ps) - 1:
+                h = jnp.tanh(h)
+        return h
+
+    def loss(out):
+        return 0.5 * jnp.mean((out - Y) ** 2)
+
+    return (lambda ps: loss(model(ps))), model, loss, params
