@@ -2,6 +2,7 @@
 L-BFGS, BFGS, Newton, Hessian-free, saddle-free Newton) and first-order baselines."""
 
 from optimizers.driver import minimize
+from optimizers.hessian_free_method import hessian_free
 from optimizers.registry import method_names, method_options
 from optimizers.result import OptimizeResult, Trace
 from optimizers.status import STATUS_MESSAGES, status_message
@@ -21,6 +22,7 @@ __all__ = [
     "Trace",
     "TransformState",
     "bfgs",
+    "hessian_free",
     "lbfgs",
     "make_transform",
     "method_names",
