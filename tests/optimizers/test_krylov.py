@@ -29,6 +29,36 @@ def _matvec(A):
     return lambda v: A @ v
 
 
+# One compiled solver per signature, reused by every test with N x N matrices (the matrix is
+# an argument, not a constant, so each new matrix does not recompile).
+@jax.jit
+def _cg(A, b, rtol, max_iter):
+    return truncated_cg(lambda v: A @ v, b, rtol=rtol, max_iter=max_iter)
+
+
+@jax.jit
+def _cg_warm(A, b, x0, rtol, max_iter):
+    return truncated_cg(lambda v: A @ v, b, rtol=rtol, max_iter=max_iter, x0=x0)
+
+
+@jax.jit
+def _steihaug(B, g, radius, rtol, max_iter):
+    return steihaug_cg(lambda v: B @ v, g, radius, rtol=rtol, max_iter=max_iter)
+
+
+def cg(A, b, *, rtol, max_iter, x0=None):
+    A, b = jnp.asarray(A, float), jnp.asarray(b, float)
+    rtol, max_iter = jnp.asarray(rtol, float), jnp.asarray(max_iter, jnp.int32)  # no weak types
+    if x0 is None:
+        return _cg(A, b, rtol, max_iter)
+    return _cg_warm(A, b, jnp.asarray(x0, float), rtol, max_iter)
+
+
+def steihaug(B, g, radius, *, rtol, max_iter):
+    B, g, radius = jnp.asarray(B, float), jnp.asarray(g, float), jnp.asarray(radius, float)
+    return _steihaug(B, g, radius, jnp.asarray(rtol, float), jnp.asarray(max_iter, jnp.int32))
+
+
 def _q(A, b, x):
     return 0.5 * x @ A @ x - b @ x
 
@@ -51,7 +81,7 @@ def spd():
 def test_truncated_cg_solves_spd_to_tolerance(spd, warm):
     A, b = spd
     x0 = jnp.asarray(np.linalg.solve(A, b) + 0.1) if warm else None
-    res = truncated_cg(_matvec(A), jnp.asarray(b), rtol=1e-10, max_iter=200, x0=x0)
+    res = cg(A, b, rtol=1e-10, max_iter=200, x0=x0)
     x = np.asarray(res.x)
     assert int(res.status) == 0
     assert np.linalg.norm(A @ x - b) <= 1e-10 * np.linalg.norm(b) * 1.0001
@@ -62,7 +92,7 @@ def test_truncated_cg_solves_spd_to_tolerance(spd, warm):
 
 def test_truncated_cg_loose_tolerance_stops_early(spd):
     A, b = spd
-    res = truncated_cg(_matvec(A), jnp.asarray(b), rtol=0.5, max_iter=200)
+    res = cg(A, b, rtol=0.5, max_iter=200)
     x = np.asarray(res.x)
     assert int(res.status) == 0
     r = np.linalg.norm(A @ x - b)
@@ -75,7 +105,7 @@ def test_truncated_cg_loose_tolerance_stops_early(spd):
 
 def test_truncated_cg_iteration_cap(spd):
     A, b = spd
-    res = truncated_cg(_matvec(A), jnp.asarray(b), rtol=1e-14, max_iter=3)
+    res = cg(A, b, rtol=1e-14, max_iter=3)
     assert int(res.status) == 2
     assert int(res.iters) == 3
     # Three CG steps = the minimizer of q over the Krylov space K_3(A, b).
@@ -90,7 +120,7 @@ def test_truncated_cg_negative_curvature_later_iteration():
     A, Q, lam = _indefinite(2)
     b = Q @ np.where(lam > 0, 1.0, 0.3)
     assert b @ A @ b > 0
-    res = truncated_cg(_matvec(A), jnp.asarray(b), rtol=1e-12, max_iter=100)
+    res = cg(A, b, rtol=1e-12, max_iter=100)
     assert int(res.status) == 1
     k = int(res.iters)
     assert k >= 2
@@ -109,7 +139,7 @@ def test_truncated_cg_first_iteration_negative_curvature_returns_b():
     A, Q, lam = _indefinite(3)
     b = Q[:, 0] + 0.1 * Q[:, 1]  # mostly along the most negative eigenvector
     assert b @ A @ b < 0
-    res = truncated_cg(_matvec(A), jnp.asarray(b), rtol=1e-8, max_iter=50)
+    res = cg(A, b, rtol=1e-8, max_iter=50)
     assert int(res.status) == 1
     assert int(res.iters) == 1
     np.testing.assert_array_equal(np.asarray(res.x), b)
@@ -117,9 +147,9 @@ def test_truncated_cg_first_iteration_negative_curvature_returns_b():
 
 
 def test_truncated_cg_singular_direction_is_negative_curvature():
-    A = np.diag([0.0, 1.0, 2.0])
-    b = np.array([1.0, 0.0, 0.0])  # A b = 0
-    res = truncated_cg(_matvec(A), jnp.asarray(b), rtol=1e-8, max_iter=10)
+    A = np.diag(np.arange(N, dtype=float))
+    b = np.eye(N)[0]  # A b = 0
+    res = cg(A, b, rtol=1e-8, max_iter=10)
     assert int(res.status) == 1
     np.testing.assert_array_equal(np.asarray(res.x), b)
     assert np.all(np.isfinite(np.asarray(res.x)))
@@ -128,14 +158,14 @@ def test_truncated_cg_singular_direction_is_negative_curvature():
 def test_truncated_cg_zero_rhs():
     A, _, _ = _spd(4)
     for x0 in (None, jnp.ones(N)):
-        res = truncated_cg(_matvec(A), jnp.zeros(N), rtol=0.1, max_iter=10, x0=x0)
+        res = cg(A, np.zeros(N), rtol=0.1, max_iter=10, x0=x0)
         np.testing.assert_array_equal(np.asarray(res.x), np.zeros(N))
         assert int(res.iters) == 0 and int(res.status) == 0
         assert float(res.model_value) == 0.0
 
 
 def test_truncated_cg_nan_matvec_does_not_spread():
-    res = truncated_cg(lambda v: v * jnp.nan, jnp.ones(4), rtol=1e-8, max_iter=10)
+    res = cg(np.full((N, N), np.nan), np.ones(N), rtol=1e-8, max_iter=10)
     assert int(res.status) == 1
     assert np.all(np.isfinite(np.asarray(res.x)))
 
@@ -161,11 +191,8 @@ def test_truncated_cg_jit_vmap_traced_rtol(spd):
     bs = np.random.default_rng(5).normal(size=(4, N))
     rtols = jnp.asarray([1e-10, 1e-6, 1e-3, 0.5])
 
-    @jax.jit
-    def solve(b, rtol):
-        return truncated_cg(_matvec(A), b, rtol=rtol, max_iter=100)
-
-    res = jax.vmap(solve)(jnp.asarray(bs), rtols)
+    solve = jax.jit(jax.vmap(_cg, in_axes=(None, 0, 0, None)))
+    res = solve(jnp.asarray(A), jnp.asarray(bs), rtols, 100)
     for i in range(4):
         x = np.asarray(res.x[i])
         assert int(res.status[i]) == 0
@@ -216,7 +243,7 @@ def test_steihaug_interior_newton_step(spd):
     B, g = spd
     newton = -np.linalg.solve(B, g)
     radius = 2 * np.linalg.norm(newton)
-    res = steihaug_cg(_matvec(B), jnp.asarray(g), radius, rtol=1e-10, max_iter=200)
+    res = steihaug(B, g, radius, rtol=1e-10, max_iter=200)
     p = np.asarray(res.x)
     assert int(res.status) == 0
     np.testing.assert_allclose(p, newton, rtol=1e-7, atol=1e-9)
@@ -227,7 +254,7 @@ def test_steihaug_boundary_when_newton_step_outside(spd):
     B, g = spd
     newton = -np.linalg.solve(B, g)
     radius = 0.3 * np.linalg.norm(newton)
-    res = steihaug_cg(_matvec(B), jnp.asarray(g), radius, rtol=1e-10, max_iter=200)
+    res = steihaug(B, g, radius, rtol=1e-10, max_iter=200)
     p = np.asarray(res.x)
     assert int(res.status) == 3
     np.testing.assert_allclose(np.linalg.norm(p), radius, rtol=1e-10)
@@ -240,7 +267,7 @@ def test_steihaug_negative_curvature_goes_to_boundary():
     B, Q, lam = _indefinite(6)
     g = Q @ np.where(lam > 0, 1.0, 0.2)  # first direction -g has positive curvature
     radius = 50.0
-    res = steihaug_cg(_matvec(B), jnp.asarray(g), radius, rtol=1e-12, max_iter=100)
+    res = steihaug(B, g, radius, rtol=1e-12, max_iter=100)
     p = np.asarray(res.x)
     assert int(res.status) in (1, 3)
     np.testing.assert_allclose(np.linalg.norm(p), radius, rtol=1e-10)
@@ -252,7 +279,7 @@ def test_steihaug_first_iteration_negative_curvature():
     B, Q, _ = _indefinite(7)
     g = Q[:, 0]  # along the most negative eigenvector: -g.B(-g) < 0
     radius = 0.7
-    res = steihaug_cg(_matvec(B), jnp.asarray(g), radius, rtol=1e-8, max_iter=50)
+    res = steihaug(B, g, radius, rtol=1e-8, max_iter=50)
     assert int(res.status) == 1 and int(res.iters) == 1
     # The boundary minimizer along -g is -radius * g / ||g|| (both crossings checked by hand:
     # m(+-radius u) = -+radius ||g|| + lam radius^2 / 2).
@@ -262,9 +289,9 @@ def test_steihaug_first_iteration_negative_curvature():
 
 def test_steihaug_never_leaves_ball_vmap_over_radius():
     radii = jnp.asarray(np.geomspace(1e-3, 1e3, 24))
+    solve = jax.jit(jax.vmap(_steihaug, in_axes=(None, None, 0, None, None)))
     for B, g in [(_spd(8)[0], np.ones(N)), (_indefinite(9)[0], np.arange(1.0, N + 1))]:
-        f = jax.jit(jax.vmap(lambda r: steihaug_cg(_matvec(B), jnp.asarray(g), r, rtol=1e-8, max_iter=100)))
-        res = f(radii)
+        res = solve(jnp.asarray(B), jnp.asarray(g), radii, 1e-8, 100)
         norms = np.linalg.norm(np.asarray(res.x), axis=1)
         assert np.all(norms <= np.asarray(radii) * (1 + 1e-12))
         dense = np.array([_m(B, g, p) for p in np.asarray(res.x)])
@@ -276,18 +303,18 @@ def test_steihaug_never_leaves_ball_vmap_over_radius():
 
 def test_steihaug_zero_gradient_and_cap(spd):
     B, g = spd
-    res = steihaug_cg(_matvec(B), jnp.zeros(N), 1.0, rtol=0.1, max_iter=10)
+    res = steihaug(B, np.zeros(N), 1.0, rtol=0.1, max_iter=10)
     np.testing.assert_array_equal(np.asarray(res.x), np.zeros(N))
     assert int(res.iters) == 0 and int(res.status) == 0 and float(res.model_value) == 0.0
-    res = steihaug_cg(_matvec(B), jnp.asarray(g), 1e6, rtol=1e-14, max_iter=2)
+    res = steihaug(B, g, 1e6, rtol=1e-14, max_iter=2)
     assert int(res.status) == 2 and int(res.iters) == 2
     np.testing.assert_allclose(float(res.model_value), _m(B, g, np.asarray(res.x)), rtol=1e-10)
 
 
 def test_steihaug_zero_radius_and_nan():
-    res = steihaug_cg(lambda v: 2 * v, jnp.ones(3), 0.0, rtol=0.1, max_iter=10)
-    np.testing.assert_array_equal(np.asarray(res.x), np.zeros(3))
+    res = steihaug(2 * np.eye(N), np.ones(N), 0.0, rtol=0.1, max_iter=10)
+    np.testing.assert_array_equal(np.asarray(res.x), np.zeros(N))
     assert int(res.status) == 3 and float(res.model_value) == 0.0
-    res = steihaug_cg(lambda v: v * jnp.nan, jnp.ones(3), 1.0, rtol=0.1, max_iter=10)
+    res = steihaug(np.full((N, N), np.nan), np.ones(N), 1.0, rtol=0.1, max_iter=10)
     assert int(res.status) == 1
     assert np.all(np.isfinite(np.asarray(res.x))) and np.isfinite(float(res.model_value))
