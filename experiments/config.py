@@ -1,0 +1,506 @@
+"""Experiment configs: parse a TOML file and validate it into an :class:`ExperimentSpec`.
+
+Every check runs before anything is compiled or written: an unknown key, a wrong type, an
+unknown problem or method, a missing required key or an impossible value raises one
+:class:`ConfigError` naming the file, the key path (``optimizers[2].learning_rate``) and
+what is allowed. The schema, with every key, type and default, is in ``docs/configs.md``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+__all__ = [
+    "AXES",
+    "BAND",
+    "ConfigError",
+    "ExperimentSpec",
+    "FORMATS",
+    "OptimizerSpec",
+    "PlotSpec",
+    "ProblemSpec",
+    "load",
+    "loads",
+]
+
+DTYPES = ("float64", "float32")
+DEVICES = ("cpu", "gpu", "auto")
+AXES = ("iteration", "evaluations", "time")
+Y_AXES = ("gap", "grad_norm")
+FORMATS = ("png", "svg")
+BAND = ("iqr", "range", "none")
+# Keys of an [[optimizers]] table that belong to the runner, not to the method.
+_RUNNER_OPTIMIZER_KEYS = ("method", "label", "max_iter", "gtol")
+# Options filled in by the runner from the problem (never from a config file).
+PROBLEM_SUPPLIED_OPTIONS = ("residual", "model_fn", "loss_fn")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_TABLE_RE = re.compile(r"^(problems|optimizers)\[(\d+)\]")
+
+
+class ConfigError(ValueError):
+    """A config file that cannot run: ``file: key.path: what is wrong; what is allowed``."""
+
+    def __init__(self, source: str, key: str, message: str):
+        self.source, self.key, self.detail = source, key, message
+        where = f"{source}: "
+        if key:
+            table = _TABLE_RE.match(key)
+            hint = f" (the {_ordinal(int(table[2]))} [[{table[1]}]] table)" if table else ""
+            where += f"{key}{hint}: "
+        super().__init__(where + message)
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    """One problem instance: registry ``name`` with ``params``, and how to start it.
+
+    ``starts`` random points from the problem's box, or the explicit points ``x0`` (a tuple
+    of tuples), or (both absent) the problem's default ``x0``.
+    """
+
+    name: str
+    params: dict
+    label: str
+    starts: int = 1
+    x0: Optional[tuple] = None
+    key: str = ""  # where it came from in the file, e.g. "problems[1]"
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One method of the optimizers registry with its options and its budget."""
+
+    method: str
+    label: str
+    options: dict
+    max_iter: int
+    gtol: float
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    """Which plots to draw after a run (and on ``curvax plot``)."""
+
+    x_axis: tuple = AXES
+    y_axis: tuple = Y_AXES
+    trajectories: bool = True
+    curvature: bool = True
+    path_max_dim: int = 2
+    profile: Optional[bool] = None  # None: automatic (two or more problem instances)
+    profile_tol: float = 1e-6
+    band: str = "iqr"
+    formats: tuple = ("png",)
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """A validated config: run every problem with every optimizer from every start."""
+
+    name: str
+    seed: int
+    dtype: str
+    device: str
+    description: str
+    max_iter: int
+    gtol: float
+    repeats: int
+    problems: tuple
+    optimizers: tuple
+    plots: PlotSpec
+    source: str = "<string>"
+    text: str = field(default="", repr=False)
+
+    @property
+    def record_path(self) -> bool:
+        """Whether any plot needs the iterates themselves (trajectories, curvature)."""
+        return self.plots.trajectories or self.plots.curvature
+
+    @property
+    def measure_time(self) -> bool:
+        """Whether the per-iteration wall-clock axis is measured (a second, timed run)."""
+        return "time" in self.plots.x_axis
+
+    def with_device(self, device: str) -> "ExperimentSpec":
+        """The same spec with ``device`` replaced (the CLI's ``--device``)."""
+        if device not in DEVICES:
+            raise ConfigError(self.source, "device", f"expected one of {_alts(DEVICES)}, got {device!r}")
+        fields = dict(self.__dict__)
+        fields["device"] = device
+        return ExperimentSpec(**fields)
+
+
+def load(path, *, check_options: bool = True) -> ExperimentSpec:
+    """Read and validate the TOML config at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(str(path), "", f"cannot read the config file ({err.strerror or err})") from None
+    return loads(text, source=str(path), check_options=check_options)
+
+
+def loads(text: str, *, source: str = "<string>", check_options: bool = True) -> ExperimentSpec:
+    """Validate config ``text``; ``source`` names it in error messages.
+
+    ``check_options`` also hands each optimizer's options to ``optimizers.minimize`` under
+    ``jax.eval_shape`` (abstract evaluation, nothing compiled) so that the method's own
+    checks of option values run before the experiment starts.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(source, "", f"not valid TOML: {err}") from None
+    v = _Validator(source)
+    spec = v.experiment(data, text)
+    if check_options:
+        v.check_method_options(spec)
+    return spec
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _alts(values) -> str:
+    return ", ".join(repr(v) for v in values)
+
+
+def _ordinal(i: int) -> str:
+    n = i + 1
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _type_name(value) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _fmt_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+class _Validator:
+    """Walks the parsed TOML, raising :class:`ConfigError` at the first problem."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, key: str, message: str):
+        raise ConfigError(self.source, key, message)
+
+    # -- typed getters ------------------------------------------------------
+
+    def keys(self, table: dict, key: str, allowed, required=()):
+        where = f"{key}." if key else ""
+        for k in table:
+            if k not in allowed:
+                self.fail(f"{where}{k}", f"unknown key; allowed keys here: {_alts(allowed)}")
+        for k in required:
+            if k not in table:
+                self.fail(f"{where}{k}", "missing required key")
+
+    def typed(self, value, key, kind):
+        """Check ``value`` against ``kind`` in {"str", "int", "float", "bool", "number"}."""
+        ok = {
+            "str": isinstance(value, str),
+            "bool": isinstance(value, bool),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        }[kind]
+        if not ok:
+            expected = {"str": "a string", "bool": "a boolean (true or false)", "int": "an integer",
+                        "float": "a number"}[kind]
+            self.fail(key, f"expected {expected}, got {value!r} ({_type_name(value)})")
+        if kind == "float":
+            value = float(value)
+            if not math.isfinite(value):
+                self.fail(key, f"expected a finite number, got {value!r}")
+        return value
+
+    def get(self, table, name, key, kind, default):
+        if name not in table:
+            return default
+        return self.typed(table[name], key, kind)
+
+    def positive(self, value, key, *, strict=True):
+        if value < 0 or (strict and value == 0):
+            self.fail(key, f"must be {'> 0' if strict else '>= 0'}, got {_fmt_value(value)}")
+        return value
+
+    def choice(self, value, key, allowed):
+        if value not in allowed:
+            self.fail(key, f"expected one of {_alts(allowed)}, got {value!r}")
+        return value
+
+    def str_list(self, table, name, key, allowed, default):
+        if name not in table:
+            return default
+        value = table[name]
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            self.fail(key, f"expected a non-empty array of strings from {_alts(allowed)}, got {value!r}")
+        for i, item in enumerate(value):
+            self.choice(self.typed(item, f"{key}[{i}]", "str"), f"{key}[{i}]", allowed)
+        if len(set(value)) != len(value):
+            self.fail(key, f"lists an entry twice: {value!r}")
+        return tuple(value)
+
+    # -- sections -----------------------------------------------------------
+
+    def experiment(self, data: dict, text: str) -> ExperimentSpec:
+        top = ("name", "description", "seed", "dtype", "device", "budget", "problems", "optimizers", "plots")
+        self.keys(data, "", top, required=("name", "problems", "optimizers"))
+        name = self.typed(data["name"], "name", "str")
+        if not _NAME_RE.match(name):
+            self.fail("name", f"must be usable as a folder name (letters, digits, '.', '_', '-'), got {name!r}")
+        description = self.get(data, "description", "description", "str", "")
+        seed = self.positive(self.get(data, "seed", "seed", "int", 0), "seed", strict=False)
+        dtype = self.choice(self.get(data, "dtype", "dtype", "str", "float64"), "dtype", DTYPES)
+        device = self.choice(self.get(data, "device", "device", "str", "auto"), "device", DEVICES)
+
+        budget = self.table(data, "budget")
+        self.keys(budget, "budget", ("max_iter", "gtol", "repeats"))
+        max_iter = self.positive(self.get(budget, "max_iter", "budget.max_iter", "int", 1000), "budget.max_iter")
+        gtol = self.positive(self.get(budget, "gtol", "budget.gtol", "float", 1e-6), "budget.gtol")
+        repeats = self.positive(self.get(budget, "repeats", "budget.repeats", "int", 1), "budget.repeats")
+
+        problems = self.problems(self.array_of_tables(data, "problems"), seed, dtype)
+        optimizers = self.optimizers(self.array_of_tables(data, "optimizers"), max_iter, gtol)
+        plots = self.plots(self.table(data, "plots"))
+        return ExperimentSpec(
+            name=name, seed=seed, dtype=dtype, device=device, description=description,
+            max_iter=max_iter, gtol=gtol, repeats=repeats, problems=problems, optimizers=optimizers,
+            plots=plots, source=self.source, text=text,
+        )
+
+    def table(self, data, name):
+        value = data.get(name, {})
+        if not isinstance(value, dict):
+            self.fail(name, f"expected a table [{name}], got {value!r} ({_type_name(value)})")
+        return value
+
+    def array_of_tables(self, data, name):
+        value = data[name]
+        if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+            self.fail(name, f"expected an array of tables ([[{name}]] sections), got {_type_name(value)}")
+        if not value:
+            self.fail(name, f"needs at least one [[{name}]] table")
+        return value
+
+    def problems(self, tables, seed, dtype) -> tuple:
+        from experiments import problems as registry
+
+        known = list(registry.names())
+        out = []
+        for i, table in enumerate(tables):
+            key = f"problems[{i}]"
+            if ("name" in table) == ("tag" in table):
+                self.fail(key, "needs exactly one of 'name' (a problem) or 'tag' (every problem with that tag)")
+            starts = self.positive(self.get(table, "starts", f"{key}.starts", "int", 1), f"{key}.starts")
+            label = self.get(table, "label", f"{key}.label", "str", None)
+            if "tag" in table:
+                self.keys(table, key, ("tag", "starts"))
+                tag = self.typed(table["tag"], f"{key}.tag", "str")
+                tagged = list(registry.names(tag))
+                if not tagged:
+                    tags = getattr(registry, "tags", lambda: [])()
+                    hint = f"; known tags: {_alts(tags)}" if tags else ""
+                    self.fail(f"{key}.tag", f"no problem has the tag {tag!r}{hint}")
+                for name in tagged:
+                    out.append(self.problem_instance(registry, name, {}, None, starts, None, key, seed, dtype))
+                continue
+            name = self.typed(table["name"], f"{key}.name", "str")
+            if name not in known:
+                self.fail(f"{key}.name", f"unknown problem {name!r}; known problems: {', '.join(known)}")
+            accepted = dict(registry.params(name))
+            fixed = ("name", "starts", "x0", "label")
+            self.keys(table, key, fixed + tuple(accepted))
+            x0 = self.x0(table, key, starts)
+            params = {k: table[k] for k in table if k not in fixed}
+            sweeps = {}
+            for k, value in params.items():
+                default = accepted[k]
+                if isinstance(value, list) and not isinstance(default, (list, tuple)):
+                    if not value:
+                        self.fail(f"{key}.{k}", "an empty array sweeps over nothing; give one or more values")
+                    sweeps[k] = [self.param(v, default, f"{key}.{k}[{j}]") for j, v in enumerate(value)]
+                else:
+                    params[k] = self.param(value, default, f"{key}.{k}")
+            names_, values_ = list(sweeps), [sweeps[k] for k in sweeps]
+            for combo in itertools.product(*values_):
+                p = dict(params)
+                p.update(zip(names_, combo))
+                out.append(self.problem_instance(registry, name, p, label, starts, x0, key, seed, dtype,
+                                                 swept=names_))
+        self.unique_labels("problems", "problem instances", out)
+        return tuple(out)
+
+    def problem_instance(self, registry, name, params, label, starts, x0, key, seed, dtype, swept=()):
+        """Build the problem once (under the run's dtype) to check params, box and x0."""
+        from experiments.backend import precision
+
+        call = dict(params)
+        if "seed" in registry.params(name) and "seed" not in call:
+            call["seed"] = seed
+        with precision(dtype):
+            try:
+                problem = registry.get(name, **call)
+            except (ValueError, TypeError) as err:
+                self.fail(key, f"problem {name!r} rejected its parameters {params!r}: {err}")
+        if x0 is not None:
+            for j, point in enumerate(x0):
+                if len(point) != problem.dim:
+                    self.fail(f"{key}.x0", f"start {j} has {len(point)} coordinates, problem {name!r} "
+                                           f"has dim = {problem.dim}")
+        elif starts > 1 and problem.box is None:
+            self.fail(f"{key}.starts", f"problem {name!r} has no box to draw random starts from; "
+                                       "use starts = 1 or give explicit x0 points")
+        shown = {k: params[k] for k in params if k != "seed"}
+        if label is None:
+            label = name + (" (" + ", ".join(f"{k}={_fmt_value(v)}" for k, v in shown.items()) + ")" if shown else "")
+        elif swept:
+            label = label + " (" + ", ".join(f"{k}={_fmt_value(params[k])}" for k in swept) + ")"
+        return ProblemSpec(name=name, params=dict(params), label=label, starts=len(x0) if x0 else starts,
+                           x0=x0, key=key)
+
+    def x0(self, table, key, starts):
+        if "x0" not in table:
+            return None
+        value = table["x0"]
+        if "starts" in table:
+            self.fail(f"{key}.x0", "give either 'x0' (explicit starting points) or 'starts' (random ones), not both")
+        if isinstance(value, list) and value and not isinstance(value[0], list):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            self.fail(f"{key}.x0", "expected an array of numbers (one start) or an array of such arrays")
+        points = []
+        for j, point in enumerate(value):
+            if not isinstance(point, list) or not point:
+                self.fail(f"{key}.x0[{j}]", f"expected a non-empty array of numbers, got {point!r}")
+            points.append(tuple(self.typed(c, f"{key}.x0[{j}][{m}]", "float") for m, c in enumerate(point)))
+        return tuple(points)
+
+    def param(self, value, default, key):
+        """A problem parameter must have the type of its default (an int fits a float)."""
+        return self.scalar_like(value, default, key)
+
+    def scalar_like(self, value, default, key):
+        if isinstance(default, bool):
+            return self.typed(value, key, "bool")
+        if isinstance(default, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)  # dim = 1e6 means 1000000
+            return self.typed(value, key, "int")
+        if isinstance(default, float):
+            return self.typed(value, key, "float")
+        if isinstance(default, str):
+            return self.typed(value, key, "str")
+        if default is None:
+            if isinstance(value, (bool, int, float, str)):
+                return float(value) if isinstance(value, float) else value
+            self.fail(key, f"expected a string, number or boolean, got {_type_name(value)}")
+        if isinstance(default, (tuple, list)):
+            if not isinstance(value, list):
+                self.fail(key, f"expected an array, got {value!r} ({_type_name(value)})")
+            return tuple(value)
+        self.fail(key, f"cannot be set from a config file (its default is {type(default).__name__})")
+
+    def optimizers(self, tables, max_iter, gtol) -> tuple:
+        import optimizers as registry
+
+        known = list(registry.method_names())
+        out = []
+        for i, table in enumerate(tables):
+            key = f"optimizers[{i}]"
+            if "method" not in table:
+                self.fail(f"{key}.method", f"missing required key; known methods: {', '.join(known)}")
+            method = self.typed(table["method"], f"{key}.method", "str")
+            if method not in known:
+                self.fail(f"{key}.method", f"unknown method {method!r}; known methods: {', '.join(known)}")
+            accepted = {k: v for k, v in registry.method_options(method).items() if k not in PROBLEM_SUPPLIED_OPTIONS}
+            for k in table:
+                if k not in _RUNNER_OPTIMIZER_KEYS and k not in accepted:
+                    allowed = ", ".join(repr(a) for a in (*_RUNNER_OPTIMIZER_KEYS, *accepted))
+                    self.fail(f"{key}.{k}", f"unknown option for method {method!r}; allowed keys: {allowed}")
+            label = self.get(table, "label", f"{key}.label", "str", method)
+            if not label.strip():
+                self.fail(f"{key}.label", "must not be empty")
+            m = self.positive(self.get(table, "max_iter", f"{key}.max_iter", "int", max_iter), f"{key}.max_iter")
+            g = self.positive(self.get(table, "gtol", f"{key}.gtol", "float", gtol), f"{key}.gtol")
+            options = {k: self.scalar_like(table[k], accepted[k], f"{key}.{k}")
+                       for k in table if k not in _RUNNER_OPTIMIZER_KEYS}
+            out.append(OptimizerSpec(method=method, label=label, options=options, max_iter=m, gtol=g, key=key))
+        self.unique_labels("optimizers", "optimizers", out)
+        return tuple(out)
+
+    def unique_labels(self, key, what, specs):
+        labels = [spec.label for spec in specs]
+        dup = sorted({lab for lab in labels if labels.count(lab) > 1})
+        if dup:
+            self.fail(key, f"two {what} share the label {dup[0]!r}; give each a distinct 'label'")
+
+    def plots(self, table) -> PlotSpec:
+        keys = ("x_axis", "y_axis", "trajectories", "curvature", "path_max_dim", "profile", "profile_tol",
+                "band", "formats")
+        self.keys(table, "plots", keys)
+        d = PlotSpec()
+        path_max_dim = self.positive(self.get(table, "path_max_dim", "plots.path_max_dim", "int", d.path_max_dim),
+                                     "plots.path_max_dim")
+        if path_max_dim > 10_000:
+            self.fail("plots.path_max_dim", f"must be <= 10000 (iterates are kept in memory), got {path_max_dim}")
+        formats = self.str_list(table, "formats", "plots.formats", FORMATS, d.formats)
+        if "png" not in formats:
+            self.fail("plots.formats", f"must include 'png' (svg is optional), got {list(formats)!r}")
+        return PlotSpec(
+            x_axis=self.str_list(table, "x_axis", "plots.x_axis", AXES, d.x_axis),
+            y_axis=self.str_list(table, "y_axis", "plots.y_axis", Y_AXES, d.y_axis),
+            trajectories=self.get(table, "trajectories", "plots.trajectories", "bool", d.trajectories),
+            curvature=self.get(table, "curvature", "plots.curvature", "bool", d.curvature),
+            path_max_dim=path_max_dim,
+            profile=self.get(table, "profile", "plots.profile", "bool", d.profile),
+            profile_tol=self.positive(self.get(table, "profile_tol", "plots.profile_tol", "float", d.profile_tol),
+                                      "plots.profile_tol"),
+            band=self.choice(self.get(table, "band", "plots.band", "str", d.band), "plots.band", BAND),
+            formats=formats,
+        )
+
+    def check_method_options(self, spec: ExperimentSpec):
+        """Let each method check its option values on a 2-D quadratic, abstractly."""
+        import jax
+        import jax.numpy as jnp
+
+        import optimizers as registry
+        from experiments.backend import precision
+
+        def fun(x):
+            return jnp.sum(x**2)
+
+        with precision(spec.dtype):
+            x0 = jnp.ones(2)
+            for opt in spec.optimizers:
+                supplied = registry.method_options(opt.method)
+                extra = {}
+                if "model_fn" in supplied and "loss_fn" in supplied:
+                    extra.update(model_fn=lambda x: x, loss_fn=lambda y: jnp.sum(y**2))
+                elif "residual" in supplied:
+                    extra["residual"] = lambda x: x
+
+                def solve(x, opt=opt, extra=extra):
+                    return registry.minimize(fun, x, opt.method, gtol=opt.gtol, max_iter=opt.max_iter,
+                                             **opt.options, **extra)
+
+                try:
+                    jax.eval_shape(solve, x0)
+                except (ValueError, TypeError) as err:
+                    self.fail(opt.key, f"method {opt.method!r} rejected its options {opt.options!r}: {err}")

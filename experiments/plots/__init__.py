@@ -1,0 +1,79 @@
+"""Plots of a stored run: convergence, 2-D trajectories, performance profiles, curvature.
+
+``plot_run(run_dir)`` reads ``results.json`` and ``trace.csv`` (nothing is re-run; only the
+2-D contour maps evaluate the problem function on a grid) and writes the figures into
+``run_dir/plots/``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Optional
+
+from experiments.plots.convergence import median_band, plot_convergence
+from experiments.plots.curvature_path import plot_curvature
+from experiments.plots.profiles import performance_profile, plot_profiles, solve_costs
+from experiments.plots.trajectories import plot_trajectories
+
+__all__ = [
+    "median_band",
+    "performance_profile",
+    "plot_convergence",
+    "plot_curvature",
+    "plot_profiles",
+    "plot_run",
+    "plot_trajectories",
+    "solve_costs",
+]
+
+
+def _plot_spec(data):
+    from experiments.config import ConfigError, PlotSpec, loads
+
+    try:
+        return loads(data.config_text, source=str(data.run_dir / data.results.get("config", "config.toml")),
+                     check_options=False).plots
+    except ConfigError as err:
+        warnings.warn(f"stored config no longer validates ({err}); plotting with default settings", stacklevel=3)
+        return PlotSpec()
+
+
+def _problem_loader(data):
+    from experiments import problems as registry
+    from experiments.backend import precision
+
+    def problem_of(meta):
+        params = dict(meta["params"])
+        if "seed" in registry.params(meta["name"]) and "seed" not in params:
+            params["seed"] = data.results.get("seed", 0)
+        with precision(data.results.get("dtype", "float64")):
+            return registry.get(meta["name"], **params)
+
+    return problem_of
+
+
+def plot_run(run_dir, *, formats: Optional[tuple] = None, out_dir=None) -> list[Path]:
+    """Draw every plot the run's config asks for; returns the files written.
+
+    ``formats`` overrides the config's ``plots.formats`` (e.g. ``("png", "svg")``);
+    ``out_dir`` defaults to ``run_dir/plots``.
+    """
+    from experiments.backend import precision
+    from experiments.records import RunData, load_run
+
+    data = run_dir if isinstance(run_dir, RunData) else load_run(run_dir)
+    spec = _plot_spec(data)
+    formats = tuple(formats or spec.formats)
+    out = Path(out_dir) if out_dir is not None else data.run_dir / "plots"
+    files = plot_convergence(data, spec, out, formats)
+    if spec.trajectories:
+        with precision(data.results.get("dtype", "float64")):
+            files += plot_trajectories(data, _problem_loader(data), out, formats)
+    n_problems = len({r["problem"] for r in data.results["runs"]})
+    auto = n_problems >= 2 and len(data.results["optimizers"]) >= 2
+    if spec.profile or (spec.profile is None and auto):
+        files += plot_profiles(data, spec, out, formats)
+    if spec.curvature:
+        files += plot_curvature(data, out, formats)
+    return files

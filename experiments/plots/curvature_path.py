@@ -1,0 +1,65 @@
+"""Curvature along the path: the smallest and largest Hessian eigenvalue at each iterate.
+
+A negative smallest eigenvalue means the iterate sits where f curves down in some direction
+(near a saddle or a maximum); the iteration where it turns positive is where the method
+enters a convex basin. The eigenvalues are computed by the runner (dense ``eigvalsh`` of
+``curvature.hessian`` for small dimension, Lanczos above) and stored in ``trace.csv``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.lines import Line2D
+
+from experiments.plots.layout import colors, grid, new_figure, save, signed_log_scale
+
+__all__ = ["plot_curvature"]
+
+
+def plot_curvature(data, out_dir: Path, formats, start: int = 0) -> list[Path]:
+    """``curvature.png``: one panel per problem with eigenvalues stored, one colour per method."""
+    labels = [o["label"] for o in data.results["optimizers"]]
+    color = colors(labels)
+    panels = []
+    for meta in data.results["problems"]:
+        lines = {}
+        for r in data.results["runs"]:
+            if r["problem"] != meta["label"] or r["start"] != start:
+                continue
+            tr = data.trace_of(r["run"])
+            if np.isfinite(tr["eig_min"]).any():
+                lines[r["label"]] = (tr["iteration"], tr["eig_min"], tr["eig_max"])
+        if lines:
+            panels.append((meta, lines))
+    if not panels:
+        return []
+    rows, cols = grid(len(panels), 3)
+    fig = new_figure(rows, cols, panel=(4.8, 3.4), extra_height=0.8)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i in range(len(panels), rows * cols):
+        axes[i // cols, i % cols].set_visible(False)
+    for i, (meta, lines) in enumerate(panels):
+        ax = axes[i // cols, i % cols]
+        magnitude = []
+        for lab in labels:
+            if lab not in lines:
+                continue
+            it, lo, hi = lines[lab]
+            ax.plot(it, lo, "-", color=color[lab], lw=1.5)
+            ax.plot(it, hi, "--", color=color[lab], lw=1.1)
+            magnitude += [lo, hi]
+        signed_log_scale(ax, magnitude)
+        ax.axhline(0.0, color="black", lw=0.8, alpha=0.7)
+        ax.set_title(meta["label"], fontsize=10)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("Hessian eigenvalue")
+        ax.grid(True, which="major", alpha=0.3)
+    handles = [Line2D([], [], color=color[lab], lw=1.6) for lab in labels]
+    handles += [Line2D([], [], color="0.3", ls="-"), Line2D([], [], color="0.3", ls="--")]
+    names = labels + ["\u03bb_min (solid)", "\u03bb_max (dashed)"]
+    fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 8), frameon=False)
+    fig.suptitle(f"{data.results['name']}: curvature along the path of start {start} "
+                 "(asinh axis: linear near 0, logarithmic far from it; below 0: negative curvature)", fontsize=10.5)
+    return save(fig, out_dir, "curvature", formats)

@@ -1,0 +1,62 @@
+"""Shared figure plumbing: one colour per optimizer, panel grids, log-safe values, saving.
+
+Figures are built on ``matplotlib.figure.Figure`` directly (the Agg canvas), never through
+pyplot, so plotting works headless and leaves no global state behind.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = ["colors", "grid", "new_figure", "save", "signed_log_scale", "slug"]
+
+_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+            "#7f7f7f", "#bcbd22")
+
+
+def colors(labels) -> dict:
+    """A stable colour per optimizer label, in config order."""
+    return {label: _PALETTE[i % len(_PALETTE)] for i, label in enumerate(labels)}
+
+
+def grid(n: int, max_cols: int = 4) -> tuple[int, int]:
+    """(rows, cols) for ``n`` panels, at most ``max_cols`` wide."""
+    cols = max(1, min(n, max_cols))
+    return int(math.ceil(n / cols)), cols
+
+
+def new_figure(rows: int, cols: int, panel=(4.2, 3.1), extra_height: float = 0.6) -> Figure:
+    """A constrained-layout figure sized for ``rows x cols`` panels plus a legend strip."""
+    return Figure(figsize=(panel[0] * cols, panel[1] * rows + extra_height), layout="constrained", dpi=110)
+
+
+def save(fig: Figure, out_dir: Path, stem: str, formats) -> list[Path]:
+    """Write ``stem.png`` (and ``stem.svg`` when asked) into ``out_dir``; returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = out_dir / f"{stem}.{fmt}"
+        tmp = out_dir / f".{stem}.tmp.{fmt}"
+        fig.savefig(tmp, format=fmt)
+        tmp.replace(path)
+        paths.append(path)
+    return paths
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of a label."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "problem"
+
+
+def signed_log_scale(ax, values) -> None:
+    """An ``asinh`` y axis for data of both signs spanning decades: linear within the
+    decade of the 10 % smallest magnitudes, logarithmic beyond."""
+    mags = np.abs(np.concatenate([np.ravel(v) for v in values])) if len(values) else np.zeros(0)
+    mags = mags[np.isfinite(mags) & (mags > 0)]
+    width = 10.0 ** np.floor(np.log10(np.quantile(mags, 0.1))) if mags.size else 1.0
+    ax.set_yscale("asinh", linear_width=width)
