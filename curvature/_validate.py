@@ -47,3 +47,19 @@ def check_like(x, v, x_name: str = "x", v_name: str = "v") -> None:
             raise ValueError(
                 f"{v_name} leaf shape {jnp.shape(b)} does not match {x_name} leaf shape {jnp.shape(a)}"
             )
+
+
+def check_model_loss(model_fn, loss_fn, params) -> None:
+    """Raise unless ``params`` is a float pytree and ``loss_fn(model_fn(params))`` is a
+    real scalar; a shape mismatch between the two names both functions."""
+    check_float_pytree(params, "params")
+    out = jax.eval_shape(model_fn, params)
+    try:
+        check_scalar_fn(loss_fn, out, "loss_fn")
+    except (TypeError, ValueError) as err:
+        if "scalar" in str(err):
+            raise
+        raise ValueError(
+            f"model_fn output {jax.tree_util.tree_map(lambda s: s.shape, out)} does not fit "
+            f"loss_fn's input: {err}"
+        ) from err

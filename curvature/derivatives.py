@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from curvature._validate import check_float_pytree, check_like, check_scalar_fn
+from curvature._validate import check_float_pytree, check_like, check_model_loss, check_scalar_fn
 
 _MODES = ("auto", "fwd", "rev")
 
@@ -32,6 +32,11 @@ def hvp(f: Callable, x, v):
     check_float_pytree(x, "x")
     check_scalar_fn(f, x, "f")
     check_like(x, v, "x", "v")
+    return _hvp(f, x, v)
+
+
+def _hvp(f: Callable, x, v):
+    """``hvp`` without the argument checks (for callers that checked once)."""
     return jax.jvp(jax.grad(_scalar(f)), (x,), (v,))[1]
 
 
@@ -86,18 +91,13 @@ def gnvp(model_fn: Callable, loss_fn: Callable, params, v):
     one JVP through it, an HVP of the loss in output space, and one transposed JVP:
     J is never formed.
     """
-    check_float_pytree(params, "params")
+    check_model_loss(model_fn, loss_fn, params)
     check_like(params, v, "params", "v")
-    out = jax.eval_shape(model_fn, params)
-    try:
-        check_scalar_fn(loss_fn, out, "loss_fn")
-    except (TypeError, ValueError) as err:
-        if "scalar" in str(err):
-            raise
-        raise ValueError(
-            f"model_fn output {jax.tree_util.tree_map(lambda s: s.shape, out)} does not fit "
-            f"loss_fn's input: {err}"
-        ) from err
+    return _gnvp(model_fn, loss_fn, params, v)
+
+
+def _gnvp(model_fn: Callable, loss_fn: Callable, params, v):
+    """``gnvp`` without the argument checks (for callers that checked once)."""
     z, jvp_fn = jax.linearize(model_fn, params)
     jv = jvp_fn(v)
     hjv = jax.jvp(jax.grad(_scalar(loss_fn)), (z,), (jv,))[1]
