@@ -67,12 +67,13 @@ def interpolate_axis(points, length: int) -> np.ndarray:
     """Seconds at iterations 0 .. length-1 from measured ``(K, seconds)`` points.
 
     Linear between measured points (the origin (0, 0) is added when iteration 0 was not
-    measured), made nondecreasing (timing noise can invert two close checkpoints).
+    measured), made nondecreasing by lowering a checkpoint that took longer than a later one
+    (timing noise only ever adds time, and the last point is the main measurement).
     """
     pts = sorted(points)
     ks = np.array([k for k, _ in pts], dtype=np.float64)
     ts = np.array([t for _, t in pts], dtype=np.float64)
     if ks.size == 0 or ks[0] > 0:
         ks, ts = np.concatenate([[0.0], ks]), np.concatenate([[0.0], ts])
-    ts = np.maximum.accumulate(ts)
+    ts = np.minimum.accumulate(ts[::-1])[::-1]
     return np.interp(np.arange(length, dtype=np.float64), ks, ts)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.plots.layout import colors, grid, new_figure, save, signed_log_scale
+from experiments.plots.layout import colors, grid, log_y, new_figure, save, signed_log_scale
 
 __all__ = ["X_LABELS", "median_band", "plot_convergence", "run_curves"]
 
@@ -149,7 +149,7 @@ def _draw_panel(ax, stats, color, handles, *, log: bool, band: str):
         if band != "none" and np.any(np.isfinite(lo) & (lo != hi)):
             ax.fill_between(gx, lo, hi, color=color[label], alpha=0.18, step="post", lw=0)
     if log:
-        ax.set_yscale("log")
+        log_y(ax)
     elif stats and any(np.any(s[1][np.isfinite(s[1])] <= 0) for s in stats.values()):
         signed_log_scale(ax, [s[1] for s in stats.values()])
     if not stats:

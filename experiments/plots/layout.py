@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
-__all__ = ["colors", "grid", "new_figure", "save", "signed_log_scale", "slug"]
+__all__ = ["colors", "grid", "log_y", "new_figure", "save", "signed_log_scale", "slug"]
 
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
             "#7f7f7f", "#bcbd22")
@@ -55,8 +56,37 @@ def slug(text: str) -> str:
 
 def signed_log_scale(ax, values) -> None:
     """An ``asinh`` y axis for data of both signs spanning decades: linear within the
-    decade of the 10 % smallest magnitudes, logarithmic beyond."""
-    mags = np.abs(np.concatenate([np.ravel(v) for v in values])) if len(values) else np.zeros(0)
-    mags = mags[np.isfinite(mags) & (mags > 0)]
+    decade of the 10 % smallest magnitudes, logarithmic beyond. Ticks at 0 and at signed
+    powers of ten above that width (at most four a side), so that no labels crowd around 0."""
+    data = np.concatenate([np.ravel(v) for v in values]) if len(values) else np.zeros(0)
+    data = data[np.isfinite(data)]
+    mags = np.abs(data[data != 0])
     width = 10.0 ** np.floor(np.log10(np.quantile(mags, 0.1))) if mags.size else 1.0
     ax.set_yscale("asinh", linear_width=width)
+    ticks = [0.0]
+    for sign, side in ((1.0, data[data > 0]), (-1.0, -data[data < 0])):
+        if side.size and side.max() > width:
+            top = int(np.ceil(np.log10(side.max())))
+            lo = int(np.log10(width)) + 1
+            powers = list(range(lo, top + 1))
+            step = max(1, int(np.ceil(len(powers) / 4)))
+            ticks += [sign * 10.0 ** p for p in powers[::-1][::step]]
+    ax.yaxis.set_major_locator(FixedLocator(sorted(ticks)))
+    ax.yaxis.set_major_formatter(FuncFormatter(_signed_power))
+    ax.yaxis.set_minor_locator(NullLocator())
+
+
+def _signed_power(value, _pos=None) -> str:
+    if value == 0:
+        return "0"
+    exponent = int(round(np.log10(abs(value))))
+    return ("−" if value < 0 else "") + f"$10^{{{exponent}}}$"
+
+
+def log_y(ax) -> None:
+    """A log y axis with at most ~7 labelled decades and no minor ticks: convergence data
+    spans up to 30 decades, and a tick per decade (with 8 minor ones) is unreadable and slow
+    to lay out."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10.0, numticks=7))
+    ax.yaxis.set_minor_locator(NullLocator())

@@ -1,0 +1,156 @@
+"""Plots from synthetic stored results (no optimizer runs): the statistics behind them
+against hand-computed values, and every figure written as PNG and SVG."""
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments.config import loads
+from experiments.plots import median_band, performance_profile, plot_profiles, plot_run, solve_costs
+from experiments.records import RunWriter, load_run, trace_chunk
+
+CONFIG = """
+name = "synthetic"
+[[problems]]
+name = "booth"
+starts = 2
+[[problems]]
+name = "hill"
+[[optimizers]]
+method = "gd"
+label = "A"
+[[optimizers]]
+method = "newton-cg"
+label = "B"
+[plots]
+x_axis = ["iteration", "evaluations"]
+profile_tol = 1e-6
+"""
+
+
+def synthetic_run(run_dir):
+    """booth (f* = 0, 2 starts) and hill (f* unknown, 1 start), methods A (slow) and B (fast)."""
+    runs, columns = [], []
+    run_id = 0
+    for problem, f_star, starts in (("booth", 0.0, 2), ("hill", None, 1)):
+        for label, method, rate, nit in (("A", "gd", 0.5, 12), ("B", "newton-cg", 0.01, 4)):
+            for start in range(starts):
+                k = np.arange(nit + 1)
+                f = 10.0 * (start + 1) * rate ** k if f_star is not None else 4.0 - 2.0 * k
+                x0 = np.array([-2.0 + start, 0.5])
+                path = x0 + np.outer(k / nit, np.array([1.0, 3.0]) - x0)
+                columns.append({
+                    "run": np.full(k.size, run_id), "problem": [problem] * k.size, "label": [label] * k.size,
+                    "method": [method] * k.size, "start": np.full(k.size, start), "iteration": k, "f": f,
+                    "gap": f - f_star if f_star is not None else np.full(k.size, np.nan),
+                    "grad_norm": 2 * f if f_star is not None else np.full(k.size, 2.0), "nfev": k + 1.0,
+                    "ngev": k + 1.0, "nhvp": 3.0 * k if label == "B" else 0 * k,
+                    "evaluations": 2 * (k + 1.0) + (6.0 * k if label == "B" else 0), "time": 1e-3 * k,
+                    "x": path[:, 0], "y": path[:, 1],
+                    "eig_min": np.full(k.size, 2.0 if f_star is not None else -2.0),
+                    "eig_max": np.full(k.size, 18.0 if f_star is not None else -2.0),
+                })
+                runs.append({"run": run_id, "problem": problem, "problem_name": problem, "label": label,
+                             "method": method, "start": start, "f": float(f[-1]), "f_star": f_star,
+                             "gap": None if f_star is None else float(f[-1]), "grad_norm": 0.0, "nit": nit,
+                             "nfev": nit + 1, "ngev": nit + 1, "nhvp": 0, "evaluations": 0, "run_seconds": 0.01,
+                             "compile_seconds": 1.0, "batch": starts, "status": 0, "message": "converged",
+                             "success": True})
+                run_id += 1
+    spec = loads(CONFIG, source="synthetic.toml", check_options=False)
+    writer = RunWriter(run_dir)
+    meta = [{"label": "booth", "name": "booth", "params": {}, "dim": 2, "f_star": 0.0, "x_star": [1.0, 3.0],
+             "minima": [[1.0, 3.0]], "box": [[-10.0, -10.0], [10.0, 10.0]], "starts": 2, "x0": None, "tags": []},
+            {"label": "hill", "name": "hill", "params": {}, "dim": 2, "f_star": None, "x_star": None,
+             "minima": [], "box": [[-2.0, -2.0], [2.0, 2.0]], "starts": 1, "x0": None, "tags": []}]
+    writer.start(spec, {"device": "cpu"}, problems=meta)
+    merged = {k: np.concatenate([np.asarray(c[k], dtype=object if k in ("problem", "label", "method") else None)
+                                 for c in columns]) for k in columns[0]}
+    writer.add({"problem": "all", "label": "all", "starts": 0}, runs, merged)
+    writer.finish("complete")
+    return load_run(run_dir)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return synthetic_run(tmp_path_factory.mktemp("synthetic"))
+
+
+def test_median_band_of_step_functions():
+    curves = [(np.array([0.0, 2.0, 4.0]), np.array([8.0, 4.0, 2.0])),
+              (np.array([1.0, 2.0]), np.array([6.0, 3.0])),
+              (np.array([0.0, 3.0]), np.array([10.0, 1.0]))]
+    x, med, lo, hi = median_band(curves)
+    assert x.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    # held values at each x (NaN before a curve starts), by hand
+    held = np.array([[8, 8, 4, 4, 2], [np.nan, 6, 3, 3, 3], [10, 10, 10, 1, 1]], dtype=float)
+    np.testing.assert_allclose(med, np.nanmedian(held, axis=0))
+    np.testing.assert_allclose(lo, np.nanpercentile(held, 25, axis=0))
+    np.testing.assert_allclose(hi, np.nanpercentile(held, 75, axis=0))
+    _, _, lo, hi = median_band(curves, band="range")
+    np.testing.assert_allclose(lo, np.nanmin(held, axis=0))
+    np.testing.assert_allclose(hi, np.nanmax(held, axis=0))
+
+
+def test_performance_profile_by_hand():
+    costs = np.array([[1.0, 2.0], [4.0, 2.0], [np.inf, 3.0], [np.inf, np.inf]])
+    taus, rho = performance_profile(costs)
+    at = {t: r for t, r in zip(taus.tolist(), rho.tolist())}
+    assert at[1.0] == [0.25, 0.5]  # A is best on problem 0; B on problems 1 and 2
+    assert at[2.0] == [0.5, 0.75]  # within 2x: A on 0 and 1 (ratio 2); B on 0, 1, 2
+    assert rho[-1].tolist() == [0.5, 0.75]  # problem 3 is solved by nobody
+
+
+def test_solve_costs_first_iterate_within_tolerance(data):
+    costs, labels = solve_costs(data, "iteration", 1e-6)
+    assert labels == ["A", "B"]
+    # booth: f_k = 10 (s+1) rate^k <= 1e-6: A (rate 0.5) never within 12 iterations; B (0.01) at k = 4
+    # hill: f* unknown, reference = lowest f reached (B: 4 - 2*4 = -4 at k = 4; A: 4 - 24 = -20 at k = 12)
+    keys = sorted({(r["problem"], r["start"]) for r in data.results["runs"]})
+    table = dict(zip(keys, costs.tolist()))
+    assert table[("booth", 0)] == [np.inf, 4 + 1] and table[("booth", 1)] == [np.inf, 4 + 1]
+    assert table[("hill", 0)] == [12 + 1, np.inf]
+    evals, _ = solve_costs(data, "evaluations", 1e-6)
+    assert dict(zip(keys, evals.tolist()))[("booth", 0)] == [np.inf, 2 * 5 + 6 * 4]
+
+
+def test_every_figure(data, tmp_path):
+    files = plot_run(data, out_dir=tmp_path)
+    names = sorted(p.name for p in files)
+    assert names == sorted(f"{stem}.png" for stem in ("convergence_iteration", "convergence_evaluations",
+                                                      "trajectories_booth", "trajectories_hill", "profile",
+                                                      "curvature"))
+    for path in files:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*"))  # no temporary files left
+
+
+def test_svg_on_request(data, tmp_path):
+    spec = loads(CONFIG, source="synthetic.toml", check_options=False).plots
+    files = plot_profiles(data, spec, tmp_path, ("png", "svg"))
+    assert [p.name for p in files] == ["profile.png", "profile.svg"]
+    assert b"<svg" in files[1].read_bytes()[:2000]
+
+
+def test_plot_settings_come_from_the_stored_config(data, tmp_path):
+    config = data.run_dir / "config.toml"
+    original = config.read_text()
+    try:
+        config.write_text(original.replace('x_axis = ["iteration", "evaluations"]', 'x_axis = ["iteration"]')
+                          + "trajectories = false\ncurvature = false\nprofile = false\n")
+        names = sorted(p.name for p in plot_run(data.run_dir, out_dir=tmp_path))
+    finally:
+        config.write_text(original)
+    assert names == ["convergence_iteration.png"]
+
+
+def test_results_round_trip(data):
+    stored = json.loads((data.run_dir / "results.json").read_text())
+    assert stored["status"] == "complete" and len(stored["runs"]) == 6
+    tr = data.trace_of(1)
+    assert tr["iteration"].tolist() == list(range(13)) and np.all(tr["start"] == 1)
+    np.testing.assert_array_equal(tr["f"], 20.0 * 0.5 ** np.arange(13))
+    assert np.all(np.isnan(data.trace_of(4)["gap"]))  # hill: f* unknown -> empty field -> NaN
+    assert trace_chunk({"run": [0], "problem": ["a,b"], "label": ['say "hi"'], "method": ["m"], "start": [0],
+                        "iteration": [0], "f": [np.nan]}).startswith('0,"a,b","say ""hi""",m,0,0,,')

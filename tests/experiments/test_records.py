@@ -1,0 +1,120 @@
+"""Records on disk: atomic writes, fresh run folders, the tidy CSV round trip, and the
+terminal report (progress bar, summary table) from hand-made results."""
+
+import io
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from experiments.records import TRACE_COLUMNS, RunWriter, atomic_write, load_run, new_run_dir, read_trace, trace_chunk
+from experiments.report import ProgressBar, summary_rows, summary_table
+
+
+def test_atomic_write_replaces_whole_files_and_cleans_up(tmp_path, monkeypatch):
+    target = tmp_path / "results.json"
+    atomic_write(target, "old")
+    atomic_write(target, b"new")
+    assert target.read_bytes() == b"new"
+
+    def interrupted(fd):  # Ctrl-C in the middle of writing the temporary file
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, "partial")
+    assert target.read_bytes() == b"new"  # the old content survives
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary file left
+
+
+def test_new_run_dir_never_reuses_a_folder(tmp_path):
+    first = new_run_dir(tmp_path, "exp")
+    second = new_run_dir(tmp_path, "exp")
+    assert first != second and first.parent == second.parent == tmp_path / "exp"
+    assert first.is_dir() and second.is_dir()
+
+
+def test_trace_round_trip_keeps_values_and_missing_fields(tmp_path):
+    cols = {"run": [0, 0, 1], "problem": ["p", "p", "q, r"], "label": ["A", "A", "B"], "method": ["gd"] * 3,
+            "start": [0, 0, 2], "iteration": [0, 1, 0], "f": [1.5, 1e-300, -np.inf],
+            "gap": [np.nan, 0.1 + 0.2, 3.0], "time": [0.0, 1.25e-6, np.nan]}
+    path = tmp_path / "trace.csv"
+    path.write_text(",".join(TRACE_COLUMNS) + "\n" + trace_chunk(cols))
+    back = read_trace(path)
+    assert list(back) == list(TRACE_COLUMNS)
+    assert back["problem"].tolist() == ["p", "p", "q, r"]
+    assert back["start"].tolist() == [0, 0, 2] and back["iteration"].dtype == np.int64
+    assert back["f"][:2].tolist() == [1.5, 1e-300] and math.isnan(back["f"][2])  # non-finite -> empty
+    assert math.isnan(back["gap"][0]) and back["gap"][1] == 0.1 + 0.2  # full precision survives
+    assert np.all(np.isnan(back["x"]))  # columns not given are empty
+
+
+def test_trace_with_foreign_columns_is_refused(tmp_path):
+    path = tmp_path / "trace.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="unexpected columns"):
+        read_trace(path)
+
+
+class _Spec:
+    name, description, source, seed, dtype, optimizers = "s", "", "s.toml", 0, "float64", ()
+    text = 'name = "s"\n'
+
+
+def _runs(pair, ids):
+    return [{"run": i, "problem": pair[0], "label": pair[1]} for i in ids]
+
+
+def _rows(ids):
+    n = len(ids)
+    return {"run": ids, "problem": ["p"] * n, "label": ["A"] * n, "method": ["gd"] * n, "start": [0] * n,
+            "iteration": [0] * n, "f": [1.0] * n}
+
+
+def test_load_run_drops_runs_whose_trace_was_never_flushed(tmp_path):
+    writer = RunWriter(tmp_path)
+    writer.TRACE_EVERY_SECONDS = 1e9  # only the first add flushes the trace
+    writer.start(_Spec(), {"device": "cpu"}, problems=[])
+    writer._last_trace_write = -math.inf  # ... and it does
+    writer.add({"problem": "p", "label": "A", "starts": 1}, _runs(("p", "A"), [0]), _rows([0]))
+    writer.add({"problem": "p", "label": "B", "starts": 1}, _runs(("p", "B"), [1]), _rows([1]))
+    # as if the process were killed now: results.json lists 2 runs, trace.csv holds 1
+    assert len(json.loads((tmp_path / "results.json").read_text())["runs"]) == 2
+    data = load_run(tmp_path)
+    assert [r["run"] for r in data.results["runs"]] == [0]
+    assert data.results["status"] == "running"
+
+
+def test_summary_table_medians_and_status(tmp_path):
+    runs = []
+    for start, (f, nit, ok) in enumerate([(1e-9, 10, True), (3e-9, 30, True), (0.5, 100, False)]):
+        runs.append({"problem": "p", "label": "A", "f": f, "f_star": 0.0, "gap": f, "nit": nit, "evaluations": 2 * nit,
+                     "status": 0 if ok else 1, "success": ok,
+                     "message": "converged: ..." if ok else "maximum number of iterations reached"})
+    runs.append({"problem": "q", "label": "A", "f": -2.0, "f_star": None, "gap": None, "nit": 5, "evaluations": 9,
+                 "status": 0, "success": True, "message": "converged"})
+    results = {"runs": runs, "pairs": [{"problem": "p", "label": "A", "run_seconds": 0.25, "compile_seconds": 1.5}]}
+    rows = summary_rows(results)
+    assert rows[0]["value"] == 3e-9 and rows[0]["nit"] == 30 and rows[0]["evaluations"] == 60
+    assert rows[0]["status"] == "converged 2/3, maximum number of iterations reached 1"
+    assert rows[1]["value"] == -2.0 and not rows[1]["value_is_gap"]
+    table = summary_table(results)
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["problem", "method", "starts"]
+    assert lines[2].split()[:7] == ["p", "A", "3", "3.00e-09", "30", "60", "0.25"]
+    assert lines[3].split()[:5] == ["q", "A", "1", "-2.00e+00", "(f)"]
+    assert "one Hv" not in table and "2 nhvp" in table
+
+
+def test_progress_bar_prints_one_line_per_pair_off_a_terminal():
+    stream = io.StringIO()
+    bar = ProgressBar(3, stream=stream)
+    bar.show("compiling")  # not a terminal: nothing is redrawn in place
+    for name in ("a", "b", "c"):
+        bar.step(name)
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert lines == ["[########----------------] 1/3  a", "[################--------] 2/3  b",
+                     "[########################] 3/3  c"]
