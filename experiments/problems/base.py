@@ -8,17 +8,24 @@ from typing import Callable, Optional
 import jax
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Problem:
     """A loss surface to minimize.
 
-    ``fun`` maps a 1-D float array of length ``dim`` to a scalar. ``residual`` (when the
-    loss is a sum of squares, ``fun(x) == sum(residual(x)**2)``) lets Gauss-Newton methods use the model/loss split; likewise
-    ``model_fn``/``loss_fn`` with ``fun(x) == loss_fn(model_fn(x))`` for ML problems.
+    ``fun`` maps a 1-D float array of length ``dim`` to a scalar of the same dtype.
+    ``residual`` (when the loss is a sum of squares: ``fun(x) == sum(residual(x)**2)``, no
+    factor 1/2, for every problem) lets Gauss-Newton methods use the least-squares
+    structure; likewise ``model_fn``/``loss_fn`` with ``fun(x) == loss_fn(model_fn(x))``
+    for ML problems.
     ``box = (lo, hi)``, each a float or a sequence of length ``dim``, is the random-start
-    box and, for 2-D problems, the plot window (x in [lo[0], hi[0]], y in [lo[1], hi[1]]). ``minima`` lists known local and global
-    minimizers (for trajectory plots); ``f_star``/``x_star`` are the global (or published)
-    values, None where unknown.
+    box and, for 2-D problems, the plot window (x in [lo[0], hi[0]], y in [lo[1], hi[1]]).
+    ``minima`` lists known local and global minimizers, ``saddles`` and ``maxima`` the known
+    saddle points and maxima (tuples of coordinate tuples, for trajectory plots; filled for
+    2-D problems). ``f_star``/``x_star`` are the global (or published) minimum value and a
+    minimizer, None where unknown (and ``f_star`` None for surfaces unbounded below).
+    ``data`` holds the synthetic data set of ML problems as numpy arrays
+    (``features``, ``targets``), None otherwise. Problems compare and hash by identity
+    (``get`` caches them), so one can serve as a dict key or a static jit argument.
     """
 
     name: str
@@ -34,6 +41,9 @@ class Problem:
     minima: tuple = ()
     description: str = ""
     tags: tuple = field(default=())
+    saddles: tuple = ()
+    maxima: tuple = ()
+    data: Optional[dict] = None
 
     def sample_starts(self, key: jax.Array, n: int) -> jax.Array:
         """``n`` starting points drawn uniformly from ``box``, shape (n, dim)."""

@@ -1,0 +1,175 @@
+"""The problem registry: names, tags, accepted parameters, and construction by name.
+
+A problem family is a factory registered with ``@register(name, tags=...)``. Its
+keyword-only parameters and their defaults are the parameters ``get`` accepts (``dim``,
+``cond``, ``seed``, ``n_samples``, ...); the default's type is the expected type.
+Factories return a draft ``Problem`` (see ``draft``); ``get`` validates the parameters,
+fills in the name and tags and caches the result, so two calls with equal parameters
+return the same object (and the same ``fun``, which keeps jit caches warm).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import numbers
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .base import Problem
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    factory: Callable[..., Problem]
+    tags: tuple
+    defaults: dict
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register(name: str, *, tags: tuple = ()):
+    """Decorator: register ``factory(**params) -> Problem`` under ``name`` with ``tags``.
+
+    Every factory parameter must be keyword-only with a default (int, float, bool or a
+    tuple of ints); ``params(name)`` reports them.
+    """
+
+    def deco(factory):
+        if name in _REGISTRY:
+            raise ValueError(f"problem name {name!r} is already registered")
+        defaults = {}
+        for p in inspect.signature(factory).parameters.values():
+            if p.kind is not inspect.Parameter.KEYWORD_ONLY or p.default is inspect.Parameter.empty:
+                raise TypeError(f"problem factory {name!r}: parameter {p.name!r} must be keyword-only with a default")
+            defaults[p.name] = p.default
+        _REGISTRY[name] = _Entry(factory, tuple(tags), defaults)
+        return factory
+
+    return deco
+
+
+def names(tag: Optional[str] = None) -> list[str]:
+    """Sorted names of the registered problems; with ``tag``, only those carrying it."""
+    if tag is not None and not isinstance(tag, str):
+        raise TypeError(f"tag must be a string or None, got {type(tag).__name__}")
+    return sorted(n for n, e in _REGISTRY.items() if tag is None or tag in e.tags)
+
+
+def tags() -> list[str]:
+    """Sorted list of every tag some problem carries."""
+    return sorted({t for e in _REGISTRY.values() for t in e.tags})
+
+
+def params(name: str) -> dict:
+    """The parameters ``get(name, ...)`` accepts, with their defaults."""
+    return dict(_entry(name).defaults)
+
+
+def get(name: str, **kwargs) -> Problem:
+    """Build problem ``name`` with parameters ``kwargs`` (validated against ``params(name)``).
+
+    Raises ValueError for an unknown name (listing the known ones), an unknown parameter
+    or an impossible value, TypeError for a parameter of the wrong type.
+    """
+    entry = _entry(name)
+    clean = {k: _check_param(name, k, v, entry.defaults) for k, v in kwargs.items()}
+    return _build(name, tuple(sorted(clean.items())), bool(jax.config.jax_enable_x64))
+
+
+def _entry(name) -> _Entry:
+    if not isinstance(name, str):
+        raise TypeError(f"problem name must be a string, got {type(name).__name__}")
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown problem {name!r}; known problems: {', '.join(names())}") from None
+
+
+def _check_param(name, key, value, defaults):
+    if key not in defaults:
+        allowed = ", ".join(defaults) or "none"
+        raise ValueError(f"problem {name!r} got unknown parameter {key!r}; allowed parameters: {allowed}")
+    default = defaults[key]
+    where = f"problem {name!r}: parameter {key!r}"
+    if isinstance(default, bool):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{where} must be a bool, got {value!r}")
+        return bool(value)
+    if isinstance(default, int):
+        if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+            return int(value)
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and float(value).is_integer():
+            return int(value)  # 1e6 from a config file means 1000000
+        raise TypeError(f"{where} must be an integer, got {value!r}")
+    if isinstance(default, float):
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+            return float(value)
+        raise TypeError(f"{where} must be a number, got {value!r}")
+    if isinstance(default, tuple):
+        if isinstance(value, (list, tuple)) and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in value
+        ):
+            return tuple(int(v) for v in value)
+        raise TypeError(f"{where} must be a list of integers, got {value!r}")
+    raise TypeError(f"{where} has an unsupported default {default!r}")  # pragma: no cover
+
+
+@functools.lru_cache(maxsize=64)
+def _build(name, items, x64) -> Problem:
+    entry = _REGISTRY[name]
+    try:
+        problem = entry.factory(**dict(items))
+    except ValueError as err:
+        raise ValueError(f"problem {name!r}: {err}") from None
+    kept = entry.tags if problem.dim == 2 else tuple(t for t in entry.tags if t != "2d")
+    return dataclasses.replace(problem, name=name, tags=kept)
+
+
+def _vector(v) -> jax.Array:
+    """A 1-D float array in the default float dtype (float64 with x64 enabled)."""
+    return jnp.asarray(np.asarray(v, dtype=np.float64).reshape(-1))
+
+
+def draft(fun, x0, **fields) -> Problem:
+    """A ``Problem`` before registration (``get`` fills in name and tags); ``dim = len(x0)``.
+
+    ``x0`` and ``x_star`` become 1-D float arrays; ``minima``, ``saddles`` and ``maxima``
+    tuples of float tuples.
+    """
+    x0 = _vector(x0)
+    fields["description"] = inspect.cleandoc(fields.get("description") or "")
+    if fields.get("x_star") is not None:
+        fields["x_star"] = _vector(fields["x_star"])
+    for array in (fields.get("data") or {}).values():
+        array.setflags(write=False)  # problems are cached and shared: keep their data fixed
+    for key in ("minima", "saddles", "maxima"):
+        if key in fields:
+            fields[key] = tuple(tuple(float(c) for c in point) for point in fields[key])
+    return Problem(name="", fun=fun, x0=x0, dim=int(x0.shape[0]), **fields)
+
+
+def least_squares(residual, x0, **fields) -> Problem:
+    """Draft problem with ``fun(x) = sum(residual(x)**2)`` (the MGH convention, no 1/2)."""
+
+    def fun(x):
+        r = residual(x)
+        return jnp.sum(r * r)
+
+    return draft(fun, x0, residual=residual, **fields)
+
+
+def const(values, like: jax.Array) -> jax.Array:
+    """Data constant ``values`` in the dtype of the input ``like`` (keeps float32 in float32)."""
+    return jnp.asarray(np.asarray(values, dtype=np.float64), dtype=like.dtype)
+
+
+def check(condition: bool, message: str) -> None:
+    """Raise ValueError(message) unless ``condition`` (parameter range checks in factories)."""
+    if not condition:
+        raise ValueError(message)
