@@ -5,6 +5,7 @@ from optimizers.driver import minimize
 from optimizers.hessian_free_method import hessian_free
 from optimizers.registry import method_names, method_options
 from optimizers.result import OptimizeResult, Trace
+from optimizers.saddle_free import saddle_free_newton
 from optimizers.status import STATUS_MESSAGES, status_message
 from optimizers.transforms import (
     TransformState,
@@ -30,6 +31,7 @@ __all__ = [
     "minimize",
     "newton",
     "newton_cg",
+    "saddle_free_newton",
     "status_message",
     "trust_ncg",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from optimizers import dense_bfgs, first_order, limited_memory, modified_newton, trust_region, truncated_newton
-from optimizers import hessian_free_method
+from optimizers import hessian_free_method, saddle_free
 from optimizers.method import Method
 
 __all__ = ["get_method", "method_names", "method_options"]
@@ -27,6 +27,7 @@ _METHODS: dict[str, Method] = {
         truncated_newton.NEWTON_CG,
         trust_region.TRUST_NCG,
         hessian_free_method.HESSIAN_FREE,
+        saddle_free.SADDLE_FREE_NEWTON,
     )
 }
 
