@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.plots.layout import colors, grid, log_y, new_figure, save, signed_log_scale
+from experiments.plots.layout import colors, grid, legend_below, log_y, new_figure, save, signed_log_scale, title
 
 __all__ = ["X_LABELS", "median_band", "plot_convergence", "run_curves"]
 
@@ -101,7 +101,7 @@ def plot_convergence(data, spec_plots, out_dir: Path, formats) -> list[Path]:
         if x == "time" and not np.isfinite(data.trace["time"]).any():
             continue  # time axis not measured in this run
         rows, cols = grid(len(problems))
-        fig = new_figure(rows * len(ys), cols)
+        fig = new_figure(rows * len(ys), cols, legend_entries=len(labels))
         axes = fig.subplots(rows * len(ys), cols, squeeze=False)
         for i in range(len(problems), rows * cols):
             for k in range(len(ys)):
@@ -119,18 +119,16 @@ def plot_convergence(data, spec_plots, out_dir: Path, formats) -> list[Path]:
                 _draw_panel(ax, stats, color, handles, log=(y == "grad_norm" or has_f_star), band=spec_plots.band)
                 ax.set_ylabel(_y_label(y, has_f_star))
                 if k == 0:
-                    title = p["label"] + (f"   (f* = {p['f_star']:.6g})" if has_f_star else "   (f* unknown)")
-                    ax.set_title(title, fontsize=10)
+                    heading = p["label"] + (f"   (f* = {p['f_star']:.6g})" if has_f_star else "   (f* unknown)")
+                    ax.set_title(heading, fontsize=10)
                 ax.set_xlabel(X_LABELS[x] if k == len(ys) - 1 else "")
                 ax.grid(True, which="major", alpha=0.3)
         starts = sorted({p["starts"] for p in problems})
         spread = {"iqr": "median and interquartile band over starts",
                   "range": "median and min-max band over starts", "none": "median over starts"}[spec_plots.band]
-        fig.suptitle(f"{data.results['name']}: convergence against {x}  ({spread}; "
-                     f"{'/'.join(map(str, starts))} start{'s' if max(starts) > 1 else ''} per problem)",
-                     fontsize=11)
-        fig.legend(list(handles.values()), list(handles), loc="outside lower center",
-                   ncol=min(len(handles), 8), frameon=False)
+        title(fig, f"{data.results['name']}: convergence against {x}  ({spread}; "
+                   f"{'/'.join(map(str, starts))} start{'s' if max(starts) > 1 else ''} per problem)")
+        legend_below(fig, list(handles.values()), list(handles))
         paths += save(fig, out_dir, f"convergence_{x}", formats)
     return paths
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.lines import Line2D
 
-from experiments.plots.layout import colors, grid, new_figure, save, signed_log_scale
+from experiments.plots.layout import colors, grid, legend_below, new_figure, save, signed_log_scale, title
 
 __all__ = ["plot_curvature"]
 
@@ -36,7 +36,7 @@ def plot_curvature(data, out_dir: Path, formats, start: int = 0) -> list[Path]:
     if not panels:
         return []
     rows, cols = grid(len(panels), 3)
-    fig = new_figure(rows, cols, panel=(4.8, 3.4), extra_height=0.8)
+    fig = new_figure(rows, cols, panel=(4.8, 3.4), legend_entries=len(labels) + 2)
     axes = fig.subplots(rows, cols, squeeze=False)
     for i in range(len(panels), rows * cols):
         axes[i // cols, i % cols].set_visible(False)
@@ -59,7 +59,7 @@ def plot_curvature(data, out_dir: Path, formats, start: int = 0) -> list[Path]:
     handles = [Line2D([], [], color=color[lab], lw=1.6) for lab in labels]
     handles += [Line2D([], [], color="0.3", ls="-"), Line2D([], [], color="0.3", ls="--")]
     names = labels + ["\u03bb_min (solid)", "\u03bb_max (dashed)"]
-    fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 8), frameon=False)
-    fig.suptitle(f"{data.results['name']}: curvature along the path of start {start} "
-                 "(asinh axis: linear near 0, logarithmic far from it; below 0: negative curvature)", fontsize=10.5)
+    legend_below(fig, handles, names)
+    title(fig, f"{data.results['name']}: curvature along the path of start {start} "
+               "(asinh axis: linear near 0, logarithmic far from it; below 0: negative curvature)")
     return save(fig, out_dir, "curvature", formats)

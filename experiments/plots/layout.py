@@ -1,4 +1,4 @@
-"""Shared figure plumbing: one colour per optimizer, panel grids, log-safe values, saving.
+"""Shared figure plumbing: one colour per optimizer, panel grids with fixed margins, axes, saving.
 
 Figures are built on ``matplotlib.figure.Figure`` directly (the Agg canvas), never through
 pyplot, so plotting works headless and leaves no global state behind.
@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
-__all__ = ["colors", "grid", "log_y", "new_figure", "save", "signed_log_scale", "slug"]
+__all__ = ["colors", "grid", "legend_below", "log_y", "new_figure", "save", "signed_log_scale", "slug", "title"]
 
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
             "#7f7f7f", "#bcbd22")
@@ -31,9 +31,36 @@ def grid(n: int, max_cols: int = 4) -> tuple[int, int]:
     return int(math.ceil(n / cols)), cols
 
 
-def new_figure(rows: int, cols: int, panel=(4.2, 3.1), extra_height: float = 0.6) -> Figure:
-    """A constrained-layout figure sized for ``rows x cols`` panels plus a legend strip."""
-    return Figure(figsize=(panel[0] * cols, panel[1] * rows + extra_height), layout="constrained", dpi=110)
+# Inches around each panel's axes: tick labels and y label on the left, title above,
+# tick labels and x label below. Fixed margins instead of constrained layout, which spends
+# more time measuring text than drawing the figure.
+_LEFT, _RIGHT, _ABOVE, _BELOW = 0.85, 0.25, 0.35, 0.55
+_TITLE = 0.45
+
+
+def new_figure(rows: int, cols: int, panel=(4.2, 3.1), legend_entries: int = 0) -> Figure:
+    """A figure of ``rows x cols`` panels of ``panel`` inches, with a strip for the title
+    above and one for the legend below (``legend_entries`` items, 8 to a row)."""
+    legend_rows = math.ceil(legend_entries / 8) if legend_entries else 0
+    legend_in = 0.12 + 0.28 * legend_rows
+    width, height = panel[0] * cols, panel[1] * rows + _TITLE + legend_in
+    fig = Figure(figsize=(width, height), dpi=110)
+    ax_w, ax_h = panel[0] - _LEFT - _RIGHT, panel[1] - _ABOVE - _BELOW
+    fig.subplots_adjust(left=_LEFT / width, right=1 - _RIGHT / width, top=1 - (_TITLE + _ABOVE) / height,
+                        bottom=(legend_in + _BELOW) / height, wspace=(_LEFT + _RIGHT) / ax_w,
+                        hspace=(_ABOVE + _BELOW) / ax_h)
+    return fig
+
+
+def title(fig: Figure, text: str) -> None:
+    """The figure title, centred in the top strip."""
+    fig.suptitle(text, y=1 - 0.12 / fig.get_figheight(), va="top", fontsize=10.5)
+
+
+def legend_below(fig: Figure, handles, labels) -> None:
+    """One legend for the whole figure, centred in the bottom strip."""
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.06 / fig.get_figheight()),
+               ncol=min(len(labels), 8), frameon=False, fontsize=9)
 
 
 def save(fig: Figure, out_dir: Path, stem: str, formats) -> list[Path]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.plots.layout import colors, new_figure, save
+from experiments.plots.layout import colors, legend_below, new_figure, save, title
 
 __all__ = ["performance_profile", "plot_profiles", "solve_costs"]
 
@@ -79,7 +79,7 @@ def plot_profiles(data, spec_plots, out_dir: Path, formats) -> list[Path]:
     if not measures or not data.results["runs"]:
         return []
     color = colors([o["label"] for o in data.results["optimizers"]])
-    fig = new_figure(1, len(measures), panel=(4.8, 3.6), extra_height=0.7)
+    fig = new_figure(1, len(measures), panel=(4.8, 3.6), legend_entries=len(color))
     axes = fig.subplots(1, len(measures), squeeze=False)[0]
     handles = {}
     n_problems = 0
@@ -101,9 +101,7 @@ def plot_profiles(data, spec_plots, out_dir: Path, formats) -> list[Path]:
         ax.set_ylabel("fraction of problems solved")
         ax.set_title(f"cost: {_COST_LABEL[measure]}", fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
-    fig.suptitle(f"{data.results['name']}: performance profiles (Dolan & Mor\u00e9 2002), {n_problems} "
-                 f"problem\u00d7start cases; solved: f \u2212 f* \u2264 {spec_plots.profile_tol:g}\u00b7max(1, |f*|)",
-                 fontsize=10.5)
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(len(handles), 8),
-               frameon=False)
+    title(fig, f"{data.results['name']}: performance profiles (Dolan & Mor\u00e9 2002), {n_problems} "
+               f"problem\u00d7start cases; solved: f \u2212 f* \u2264 {spec_plots.profile_tol:g}\u00b7max(1, |f*|)")
+    legend_below(fig, list(handles.values()), list(handles))
     return save(fig, out_dir, "profile", formats)

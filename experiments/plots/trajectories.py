@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.plots.layout import colors, grid, new_figure, save, slug
+from experiments.plots.layout import colors, grid, new_figure, save, slug, title
 
 __all__ = ["plot_trajectories", "surface"]
 
-_GRID = 160
-_ARROWS = 17
+_GRID = 120
+_ARROWS = 15
 
 
 def surface(problem, box, n: int = _GRID):
@@ -77,18 +77,20 @@ def plot_trajectories(data, problem_of, out_dir: Path, formats) -> list[Path]:
         problem = problem_of(meta)
         X, Y, F, G = surface(problem, box)
         levels, base = _levels(F, meta["f_star"])
+        shade = np.digitize(np.where(np.isfinite(F), F, levels[-1]), levels).astype(float)
         sx = slice(None, None, max(1, _GRID // _ARROWS))
         Xq, Yq, Gq = X[sx, sx], Y[sx, sx], -G[sx, sx]
         norm = np.hypot(Gq[..., 0], Gq[..., 1])
         norm = np.where(norm > 0, norm, 1.0)
         rows, cols = grid(len(methods), 3)
-        fig = new_figure(rows, cols, panel=(4.3, 3.9), extra_height=0.7)
+        fig = new_figure(rows, cols, panel=(4.3, 3.9))
         axes = fig.subplots(rows, cols, squeeze=False)
         for i in range(len(methods), rows * cols):
             axes[i // cols, i % cols].set_visible(False)
         for i, lab in enumerate(methods):
             ax = axes[i // cols, i % cols]
-            ax.contourf(X, Y, np.clip(F, levels[0], levels[-1]), levels=levels, cmap="Greys_r", alpha=0.25)
+            ax.imshow(shade, origin="lower", extent=(box[0][0], box[1][0], box[0][1], box[1][1]), aspect="auto",
+                      cmap="Greys_r", alpha=0.3, interpolation="nearest")
             ax.contour(X, Y, F, levels=levels, colors="0.45", linewidths=0.5)
             ax.quiver(Xq, Yq, Gq[..., 0] / norm, Gq[..., 1] / norm, color="0.55", alpha=0.6, angles="xy",
                       scale=_ARROWS * 1.6, width=0.0035, headwidth=3.5)
@@ -107,7 +109,7 @@ def plot_trajectories(data, problem_of, out_dir: Path, formats) -> list[Path]:
             ax.set_xlabel("x\u2081")
             ax.set_ylabel("x\u2082")
         scale = "log-spaced levels of f" if base is not None else "linear levels of f"
-        fig.suptitle(f"{meta['label']}: paths over contours ({scale}); arrows: \u2212\u2207f direction; "
-                     "\u2605 known minima, o start, x end", fontsize=10.5)
+        title(fig, f"{meta['label']}: paths over contours ({scale}); arrows: \u2212\u2207f direction; "
+                   "\u2605 known minima, o start, x end")
         files += save(fig, out_dir, f"trajectories_{slug(meta['label'])}", formats)
     return files
