@@ -1,5 +1,7 @@
 """Runner pieces not covered end to end: curvature along a path above the dense limit."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,3 +23,27 @@ def test_lanczos_curvature_along_a_path_matches_dense_eigvalsh():
         values = np.linalg.eigvalsh(np.asarray(hess(jnp.asarray(path[0, k]))))
         np.testing.assert_allclose(eig[0, k], [values[0], values[-1]], rtol=1e-8)
     assert np.all(np.isnan(eig[0, 4:]))
+
+
+def test_float32_run_stays_float32_and_restores_x64(tmp_path):
+    from experiments.config import loads
+    from experiments.runner import run_experiment
+
+    spec = loads('name = "f32"\ndtype = "float32"\ndevice = "cpu"\n[budget]\nmax_iter = 5\n[[problems]]\nname = "booth"\n'
+                 'x0 = [0.1, 0.2]\n[[optimizers]]\nmethod = "gd"\nlearning_rate = 1e-2\n[plots]\nx_axis = ["iteration"]\n'
+                 "curvature = false\n", source="f32.toml")
+    assert jax.config.jax_enable_x64
+    results = run_experiment(spec, tmp_path)
+    assert jax.config.jax_enable_x64  # the float32 run switched x64 off only while it ran
+    (run,) = results["runs"]
+    assert run["nit"] == 5 and run["status"] == 1
+    # gd by hand in float32: x <- x - 0.01 * grad f(x) for booth
+    x = np.array([0.1, 0.2], dtype=np.float32)
+    for _ in range(5):
+        r1, r2 = x[0] + 2 * x[1] - 7, 2 * x[0] + x[1] - 5
+        x = (x - np.float32(0.01) * np.array([2 * r1 + 4 * r2, 4 * r1 + 2 * r2], dtype=np.float32)).astype(np.float32)
+    f = (x[0] + 2 * x[1] - 7) ** 2 + (2 * x[0] + x[1] - 5) ** 2
+    assert run["f"] == pytest.approx(float(f), rel=1e-5)
+    assert float(np.float32(run["f"])) == run["f"]  # a float32 value, not a float64 one
+    env = json.loads((tmp_path / "environment.json").read_text())
+    assert env["x64"] is False
