@@ -114,19 +114,23 @@ def _inf_norm(g):
 
 def _status(gnorm, finite, stalled, nit, gtol, max_iter):
     """The stopping tests of the module docstring, in their order of precedence."""
-    return jnp.select(
-        [finite & (gnorm <= gtol), ~finite, stalled, nit >= max_iter],
-        [st.CONVERGED, st.NONFINITE, st.NO_PROGRESS, st.MAX_ITER],
-        st.RUNNING,
-    ).astype(jnp.int32)
+    out = jnp.where(nit >= max_iter, st.MAX_ITER, st.RUNNING)
+    out = jnp.where(stalled, st.NO_PROGRESS, out)
+    out = jnp.where(finite, out, st.NONFINITE)
+    return jnp.where(finite & (gnorm <= gtol), st.CONVERGED, out).astype(jnp.int32)
 
 
-def _record(trace: Trace, k, it: Iterate, gnorm) -> Trace:
-    dtype = trace.f.dtype
-    entries = dict(f=it.f, grad_norm=gnorm, nfev=it.nfev, ngev=it.ngev, nhvp=it.nhvp)
-    out = {name: getattr(trace, name).at[k].set(jnp.asarray(v, dtype)) for name, v in entries.items()}
-    x = None if trace.x is None else trace.x.at[k].set(it.x)
-    return Trace(**out, x=x)
+def _row(it: Iterate, gnorm):
+    """One trace row: f, grad_norm, nfev, ngev, nhvp (then x when the path is recorded)."""
+    dtype = it.x.dtype
+    head = jnp.stack([it.f.astype(dtype), gnorm.astype(dtype), it.nfev.astype(dtype),
+                      it.ngev.astype(dtype), it.nhvp.astype(dtype)])
+    return head
+
+
+def _unpack(buffer, record_path) -> Trace:
+    cols = [buffer[:, i] for i in range(5)]
+    return Trace(*cols, x=buffer[:, 5:] if record_path else None)
 
 
 def _run(spec: Method, objective, z0, gtol, max_iter, opts, record_path, callback):
@@ -139,10 +143,14 @@ def _run(spec: Method, objective, z0, gtol, max_iter, opts, record_path, callbac
     finite0 = jnp.isfinite(f0) & jnp.isfinite(gnorm0)
     status0 = jnp.where(finite0, _status(gnorm0, finite0, False, 0, gtol, max_iter),
                         st.NONFINITE_START).astype(jnp.int32)
-    nan = jnp.full((max_iter + 1,), jnp.nan, dtype)
-    trace0 = Trace(nan, nan, nan, nan, nan,
-                   jnp.full((max_iter + 1, z0.size), jnp.nan, dtype) if record_path else None)
-    trace0 = _record(trace0, 0, it0, gnorm0)
+
+    def row(it, gnorm):
+        head = _row(it, gnorm)
+        return jnp.concatenate([head, it.x]) if record_path else head
+
+    # The trace: one (max_iter + 1, 5 [+ n]) buffer, a row written per iteration.
+    first = row(it0, gnorm0)
+    trace0 = jnp.full((max_iter + 1, first.size), jnp.nan, dtype).at[0].set(first)
     if callback is not None:
         jax.debug.callback(callback, 0, f0, gnorm0)
 
@@ -155,15 +163,16 @@ def _run(spec: Method, objective, z0, gtol, max_iter, opts, record_path, callbac
         k = k + 1
         gnorm = _inf_norm(new.g)
         finite = jnp.isfinite(new.f) & jnp.isfinite(gnorm)
-        # A non-finite point is never returned: keep the previous one, with the new counts.
-        kept = it._replace(nfev=new.nfev, ngev=new.ngev, nhvp=new.nhvp)
-        new = jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), new, kept)
+        # A non-finite point is never returned: keep the previous one (with the new counts).
+        new = new._replace(x=jnp.where(finite, new.x, it.x), f=jnp.where(finite, new.f, it.f),
+                           g=jnp.where(finite, new.g, it.g))
         gnorm = jnp.where(finite, gnorm, gnorm_old)
         status = _status(gnorm, finite, new.stalled, k, gtol, max_iter)
-        trace = _record(trace, k, new, gnorm)
+        trace = lax.dynamic_update_index_in_dim(trace, row(new, gnorm), k, axis=0)
         if callback is not None:
             jax.debug.callback(callback, k, new.f, gnorm)
         return new, state, k, status, gnorm, trace
 
     carry = (it0, state0, jnp.zeros((), jnp.int32), status0, gnorm0, trace0)
-    return lax.while_loop(cond, body, carry)
+    it, state, k, status, gnorm, trace = lax.while_loop(cond, body, carry)
+    return it, state, k, status, gnorm, _unpack(trace, record_path)

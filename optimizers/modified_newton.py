@@ -2,9 +2,10 @@
 
 H = Q diag(lam) Q^T (``curvature.hessian``, n HVPs, then ``eigh``); when H is not
 sufficiently positive definite each eigenvalue is replaced by max(|lam|, delta),
-delta = sqrt(eps) max(1, max |lam|): negative curvature is flipped, not dropped (the
+delta = n eps max(1, max |lam|) (eps the machine epsilon; the numerical-rank threshold of
+``numpy.linalg.matrix_rank``): negative curvature is flipped, not dropped (the
 absolute-value modification of Greenstadt 1967, one of the eigenvalue modifications of N&W
-Sec. 3.4), and near-zero eigenvalues are lifted to delta. On a positive definite H with
+Sec. 3.4), and numerically zero eigenvalues are lifted to delta. On a positive definite H with
 lam_min >= delta this is the plain Newton step d = -H^-1 g. Then a strong-Wolfe line search
 from the unit step; no decrease stops with NO_PROGRESS. O(n^3) per iteration: small n only.
 """
@@ -22,7 +23,7 @@ __all__ = ["NEWTON", "modified_newton_direction"]
 def modified_newton_direction(hess, g):
     """-B^-1 g with B = Q diag(max(|lam|, delta)) Q^T from H = Q diag(lam) Q^T (module doc)."""
     lam, q = jnp.linalg.eigh(0.5 * (hess + hess.T))
-    delta = jnp.sqrt(jnp.finfo(g.dtype).eps) * jnp.maximum(1, jnp.max(jnp.abs(lam)))
+    delta = g.size * jnp.finfo(g.dtype).eps * jnp.maximum(1, jnp.max(jnp.abs(lam)))
     return -(q @ ((q.T @ g) / jnp.maximum(jnp.abs(lam), delta)))
 
 
