@@ -42,8 +42,8 @@ def make_objective(fun: Callable, unravel: Callable, extra: dict[str, Any] | Non
     """Bundle ``fun(params, **extra)`` as functions of the flat vector ``z``."""
     extra = dict(extra or {})
 
-    def flat(z):
-        return jnp.reshape(fun(unravel(z), **extra), ())
+    def flat(z):  # f in the dtype of the parameters, like the gradient
+        return jnp.reshape(fun(unravel(z), **extra), ()).astype(z.dtype)
 
     return Objective(
         value=flat,
