@@ -59,8 +59,9 @@ class ProgressBar:
 
 
 def _median(values):
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    return float(np.median(vals)) if vals else math.nan
+    """Median of the finite values (halved first, so that -1e308 and -1e308 do not overflow)."""
+    vals = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    return float(np.median(vals / 2) * 2) if vals.size else math.nan
 
 
 def summary_rows(results: dict) -> list[dict]:

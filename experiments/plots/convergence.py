@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.plots.layout import colors, grid, legend_below, log_y, new_figure, save, signed_log_scale, title
+from experiments.plots.layout import CLIP, colors, grid, legend_below, log_y, new_figure, save, signed_log_scale, title
 
 __all__ = ["X_LABELS", "median_band", "plot_convergence", "run_curves"]
 
@@ -116,7 +116,9 @@ def plot_convergence(data, spec_plots, out_dir: Path, formats) -> list[Path]:
                     res = median_band(run_curves(data, p["label"], label, x, y), spec_plots.band)
                     if res is not None:
                         stats[label] = res
-                _draw_panel(ax, stats, color, handles, log=(y == "grad_norm" or has_f_star), band=spec_plots.band)
+                log = y == "grad_norm" or has_f_star or all(
+                    np.all(v[np.isfinite(v)] > 0) for s in stats.values() for v in s[1:])
+                _draw_panel(ax, stats, color, handles, log=log, band=spec_plots.band)
                 ax.set_ylabel(_y_label(y, has_f_star))
                 if k == 0:
                     heading = p["label"] + (f"   (f* = {p['f_star']:.6g})" if has_f_star else "   (f* unknown)")
@@ -140,6 +142,7 @@ def _draw_panel(ax, stats, color, handles, *, log: bool, band: str):
         positives = np.concatenate(positives) if positives else np.zeros(0)
         floor = positives.min() / 10.0 if positives.size else 1e-16
     for label, (gx, med, lo, hi) in stats.items():
+        med, lo, hi = (np.clip(v, -CLIP, CLIP) for v in (med, lo, hi))
         if floor is not None:
             med, lo, hi = (np.where(np.isfinite(v) & (v <= 0), floor, v) for v in (med, lo, hi))
         (line,) = ax.plot(gx, med, color=color[label], lw=1.6, drawstyle="steps-post", label=label)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.lines import Line2D
 
-from experiments.plots.layout import colors, grid, legend_below, new_figure, save, signed_log_scale, title
+from experiments.plots.layout import CLIP, colors, grid, legend_below, new_figure, save, signed_log_scale, title
 
 __all__ = ["plot_curvature"]
 
@@ -47,6 +47,7 @@ def plot_curvature(data, out_dir: Path, formats, start: int = 0) -> list[Path]:
             if lab not in lines:
                 continue
             it, lo, hi = lines[lab]
+            lo, hi = np.clip(lo, -CLIP, CLIP), np.clip(hi, -CLIP, CLIP)
             ax.plot(it, lo, "-", color=color[lab], lw=1.5)
             ax.plot(it, hi, "--", color=color[lab], lw=1.1)
             magnitude += [lo, hi]
@@ -61,5 +62,5 @@ def plot_curvature(data, out_dir: Path, formats, start: int = 0) -> list[Path]:
     names = labels + ["\u03bb_min (solid)", "\u03bb_max (dashed)"]
     legend_below(fig, handles, names)
     title(fig, f"{data.results['name']}: curvature along the path of start {start} "
-               "(asinh axis: linear near 0, logarithmic far from it; below 0: negative curvature)")
+               "(symmetric log axis: linear near 0, logarithmic beyond; below 0: negative curvature)")
     return save(fig, out_dir, "curvature", formats)

@@ -36,6 +36,10 @@ def grid(n: int, max_cols: int = 4) -> tuple[int, int]:
 # more time measuring text than drawing the figure.
 _LEFT, _RIGHT, _ABOVE, _BELOW = 0.85, 0.25, 0.35, 0.55
 _TITLE = 0.45
+# Plotted values are clipped to +-10^200: a run diverging to -1e308 would overflow the
+# axis transforms (matplotlib adds margins around the data in transformed space).
+_MAX_EXPONENT = 200
+CLIP = 10.0 ** _MAX_EXPONENT
 
 
 def new_figure(rows: int, cols: int, panel=(4.2, 3.1), legend_entries: int = 0) -> Figure:
@@ -82,22 +86,27 @@ def slug(text: str) -> str:
 
 
 def signed_log_scale(ax, values) -> None:
-    """An ``asinh`` y axis for data of both signs spanning decades: linear within the
+    """A ``symlog`` y axis for data of both signs spanning decades: linear within the
     decade of the 10 % smallest magnitudes, logarithmic beyond. Ticks at 0 and at signed
-    powers of ten above that width (at most four a side), so that no labels crowd around 0."""
+    powers of ten above that width, at most four a side and fewer on a short side, so that
+    no labels crowd.
+    Values should be clipped to +-``CLIP`` first."""
     data = np.concatenate([np.ravel(v) for v in values]) if len(values) else np.zeros(0)
-    data = data[np.isfinite(data)]
+    data = np.clip(data[np.isfinite(data)], -CLIP, CLIP)
     mags = np.abs(data[data != 0])
     width = 10.0 ** np.floor(np.log10(np.quantile(mags, 0.1))) if mags.size else 1.0
-    ax.set_yscale("asinh", linear_width=width)
+    ax.set_yscale("symlog", linthresh=width, linscale=0.5)
+    sides = [(sign, side.max()) for sign, side in ((1.0, data[data > 0]), (-1.0, -data[data < 0]))
+             if side.size and side.max() > width]
+    decades = {sign: np.log10(top / width) for sign, top in sides}
+    total = 1.0 + sum(decades.values())  # the linear region takes about one decade
     ticks = [0.0]
-    for sign, side in ((1.0, data[data > 0]), (-1.0, -data[data < 0])):
-        if side.size and side.max() > width:
-            top = int(np.ceil(np.log10(side.max())))
-            lo = int(np.log10(width)) + 1
-            powers = list(range(lo, top + 1))
-            step = max(1, int(np.ceil(len(powers) / 4)))
-            ticks += [sign * 10.0 ** p for p in powers[::-1][::step]]
+    for sign, top_value in sides:
+        top = min(int(np.ceil(np.log10(top_value))), _MAX_EXPONENT)
+        powers = list(range(int(np.log10(width)) + 1, top + 1))
+        room = min(4, max(1, int(round(5 * decades[sign] / total))))  # ticks in proportion to its length
+        step = max(1, int(np.ceil(len(powers) / room)))
+        ticks += [sign * 10.0 ** p for p in powers[::-1][::step]]
     ax.yaxis.set_major_locator(FixedLocator(sorted(ticks)))
     ax.yaxis.set_major_formatter(FuncFormatter(_signed_power))
     ax.yaxis.set_minor_locator(NullLocator())

@@ -25,13 +25,19 @@ _COST_LABEL = {"iteration": "iterations", "evaluations": "evaluations (one Hv = 
 
 
 def solve_costs(data, measure: str, tol: float):
-    """(problems x methods) cost matrix (inf = not solved) and the method labels."""
-    labels = [o["label"] for o in data.results["optimizers"]]
-    keys = sorted({(r["problem"], r["start"]) for r in data.results["runs"]})
-    index = {k: i for i, k in enumerate(keys)}
+    """(cases x methods) cost matrix (inf = not solved) and the method labels.
+
+    Cases are the (problem, start) pairs that every method with runs has run.
+    """
+    ran = {r["label"] for r in data.results["runs"]}
+    labels = [o["label"] for o in data.results["optimizers"] if o["label"] in ran]
     traces = {}
     for r in data.results["runs"]:
         traces[(r["problem"], r["start"], r["label"])] = (r, data.trace_of(r["run"]))
+    # only cases every method ran (an interrupted run may lack some pairs)
+    keys = sorted({(r["problem"], r["start"]) for r in data.results["runs"]
+                   if all((r["problem"], r["start"], lab) in traces for lab in labels)})
+    index = {k: i for i, k in enumerate(keys)}
     costs = np.full((len(keys), len(labels)), np.inf)
     for (problem, start), i in index.items():
         group = [traces.get((problem, start, lab)) for lab in labels]
