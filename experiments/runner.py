@@ -133,7 +133,8 @@ def measured_time_axis(compiled, x0s, res, opt: OptimizerSpec, run_s: float, rep
     """Seconds at iterations 0..max_iter for the batch (NaN past its last iteration).
 
     The compiled call timed at checkpoint iterations by per-start gtol thresholds (see
-    :mod:`experiments.timing`); each checkpoint is kept only if the call stopped there.
+    :mod:`experiments.timing`); a checkpoint is kept only if the call stopped there after
+    repeating the main run's iterates (gtol enters only the stopping test of ``minimize``).
     """
     nit = np.asarray(res.nit, dtype=np.int64)
     k_max = int(nit.max())
@@ -142,9 +143,14 @@ def measured_time_axis(compiled, x0s, res, opt: OptimizerSpec, run_s: float, rep
     points = [(k_max, run_s)]
     plans = [(0, np.full(nit.size, np.inf))] if k_max > 0 else []
     plans += checkpoint_thresholds(grad_norm, nit, opt.gtol)
+    f_main = np.asarray(res.trace.f)
     for k, gtols in plans:
         out, seconds = _timed(compiled, x0s, jnp.asarray(gtols, dtype=dtype), repeats)
-        if int(np.max(np.asarray(out.nit))) == k:
+        stops = np.asarray(out.nit)
+        f_short = np.asarray(out.trace.f)
+        same_path = all(np.array_equal(f_short[b, : stops[b] + 1], f_main[b, : stops[b] + 1])
+                        for b in range(stops.size))
+        if int(stops.max()) == k and same_path:
             points.append((k, seconds))
     axis = np.full(opt.max_iter + 1, np.nan)
     axis[: k_max + 1] = interpolate_axis(points, k_max + 1)
