@@ -14,7 +14,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 __all__ = [
     "AXES",
@@ -318,7 +318,7 @@ class _Validator:
                     hint = f"; known tags: {_alts(tags)}" if tags else ""
                     self.fail(f"{key}.tag", f"no problem has the tag {tag!r}{hint}")
                 for name in tagged:
-                    out.append(self.problem_instance(registry, name, {}, None, starts, None, key, seed, dtype))
+                    out.append(self.problem_instance(name, {}, None, starts, None, key, seed, dtype))
                 continue
             name = self.typed(table["name"], f"{key}.name", "str")
             if name not in known:
@@ -341,21 +341,20 @@ class _Validator:
             for combo in itertools.product(*values_):
                 p = dict(params)
                 p.update(zip(names_, combo))
-                out.append(self.problem_instance(registry, name, p, label, starts, x0, key, seed, dtype,
+                out.append(self.problem_instance(name, p, label, starts, x0, key, seed, dtype,
                                                  swept=names_))
         self.unique_labels("problems", "problem instances", out)
         return tuple(out)
 
-    def problem_instance(self, registry, name, params, label, starts, x0, key, seed, dtype, swept=()):
+    def problem_instance(self, name, params, label, starts, x0, key, seed, dtype, swept=()):
         """Build the problem once (under the run's dtype) to check params, box and x0."""
         from experiments.backend import precision
 
-        call = dict(params)
-        if "seed" in registry.params(name) and "seed" not in call:
-            call["seed"] = seed
+        from experiments.runner import build_problem
+
         with precision(dtype):
             try:
-                problem = registry.get(name, **call)
+                problem = build_problem(name, params, seed)
             except (ValueError, TypeError) as err:
                 self.fail(key, f"problem {name!r} rejected its parameters {params!r}: {err}")
         if x0 is not None:

@@ -23,25 +23,35 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.backend import environment, precision, select_device
-from experiments.config import PROBLEM_SUPPLIED_OPTIONS, ExperimentSpec, OptimizerSpec, ProblemSpec
+from experiments.config import ExperimentSpec, OptimizerSpec, ProblemSpec
 from experiments.records import RunData, RunWriter, json_number
 from experiments.timing import checkpoint_thresholds, interpolate_axis
 
-__all__ = ["build_problem", "curvature_along_path", "run_experiment", "starting_points"]
+__all__ = [
+    "build_problem",
+    "compile_pair",
+    "curvature_along_path",
+    "measured_time_axis",
+    "problem_supplied_options",
+    "run_experiment",
+    "run_pair",
+    "starting_points",
+]
 
 # Above this dimension the Hessian eigenvalues along a path come from Lanczos, not eigh.
 _DENSE_EIG_MAX_DIM = 64
 _META_MAX_DIM = 10  # x0, x_star and box are stored in results.json up to this dimension
 
 
-def build_problem(ps: ProblemSpec, seed: int):
-    """The registry problem for ``ps``; the config's ``seed`` goes to problems that take one."""
+def build_problem(name: str, params: dict, seed: int):
+    """Registry problem ``name`` with ``params``; the config's ``seed`` goes to problems that
+    take one (synthetic data) unless ``params`` sets it."""
     from experiments import problems as registry
 
-    params = dict(ps.params)
-    if "seed" in registry.params(ps.name) and "seed" not in params:
+    params = dict(params)
+    if "seed" in registry.params(name) and "seed" not in params:
         params["seed"] = seed
-    return registry.get(ps.name, **params)
+    return registry.get(name, **params)
 
 
 def starting_points(problem, ps: ProblemSpec, key) -> jax.Array:
@@ -318,7 +328,7 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
     with precision(spec.dtype):
         device = select_device(spec.device)
         with jax.default_device(device):
-            instances = [build_problem(ps, spec.seed) for ps in spec.problems]
+            instances = [build_problem(ps.name, ps.params, spec.seed) for ps in spec.problems]
             root = jax.random.PRNGKey(spec.seed)
             starts = [jax.device_put(starting_points(p, ps, jax.random.fold_in(root, i)), device)
                       for i, (ps, p) in enumerate(zip(spec.problems, instances))]

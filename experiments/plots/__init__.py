@@ -40,15 +40,12 @@ def _plot_spec(data):
 
 
 def _problem_loader(data):
-    from experiments import problems as registry
     from experiments.backend import precision
+    from experiments.runner import build_problem
 
     def problem_of(meta):
-        params = dict(meta["params"])
-        if "seed" in registry.params(meta["name"]) and "seed" not in params:
-            params["seed"] = data.results.get("seed", 0)
         with precision(data.results.get("dtype", "float64")):
-            return registry.get(meta["name"], **params)
+            return build_problem(meta["name"], meta["params"], data.results.get("seed", 0))
 
     return problem_of
 
