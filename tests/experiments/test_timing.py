@@ -72,7 +72,8 @@ def test_a_real_compiled_run_stops_at_each_checkpoint():
         # the shortened run repeats the main run exactly up to where it stops
         np.testing.assert_array_equal(np.asarray(again.trace.f)[0, : expected[0] + 1],
                                       np.asarray(res.trace.f)[0, : expected[0] + 1])
-    axis = measured_time_axis(executable, x0s, res, opt, seconds)
+    axis, refined = measured_time_axis(executable, x0s, res, opt, seconds)
     k_max = int(nit.max())
     assert np.all(np.isfinite(axis[: k_max + 1])) and np.all(np.isnan(axis[k_max + 1:]))
-    assert np.all(np.diff(axis[: k_max + 1]) >= 0) and axis[k_max] == seconds
+    assert np.all(np.diff(axis[: k_max + 1]) >= 0)
+    assert axis[k_max] == refined <= seconds  # the full call timed once more; the faster counts
