@@ -124,7 +124,7 @@ def _resume(args) -> int:
 def _execute(spec, run_dir: Path, args, resume) -> int:
     from experiments.records import load_run
     from experiments.report import ProgressBar, summary_table
-    from experiments.runner import run_experiment
+    from experiments.runner import PairError, run_experiment
 
     progress = ProgressBar(len(spec.problems) * len(spec.optimizers))
     status = EXIT_OK
@@ -134,6 +134,10 @@ def _execute(spec, run_dir: Path, args, resume) -> int:
         progress.close()
         _err(f"interrupted; finished pairs are kept in {run_dir} (continue with: curvax resume {run_dir})")
         status = EXIT_INTERRUPTED
+    except PairError as err:
+        progress.close()
+        _err(f"{err}; the run is marked failed, finished pairs are kept in {run_dir}")
+        status = EXIT_FAILED
     finally:
         progress.close()
     data = load_run(run_dir)

@@ -28,6 +28,7 @@ from experiments.records import RunData, RunWriter, json_number
 from experiments.timing import checkpoint_thresholds, interpolate_axis
 
 __all__ = [
+    "PairError",
     "build_problem",
     "compile_pair",
     "curvature_along_path",
@@ -215,6 +216,11 @@ def _dense_hessians(fun):
     return fn
 
 
+class PairError(RuntimeError):
+    """A (problem, optimizer) pair that ``minimize`` refuses, e.g. Gauss-Newton curvature
+    asked for on a problem without a residual or model/loss split."""
+
+
 @dataclass
 class PairOutcome:
     """One finished pair: what goes into results.json and trace.csv."""
@@ -371,7 +377,10 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
                             progress.show(f"{name}: {text}")
 
                     phase("compiling")
-                    compiled = future.result()
+                    try:
+                        compiled = future.result()
+                    except (ValueError, TypeError) as err:  # minimize refused this problem/method pair
+                        raise PairError(f"{ps.key} ({ps.label}) with {opt.key} ({opt.label}): {err}") from err
                     outcome = run_pair(spec, ps, problem, opt, x0s, writer.next_run_id, compiled, phase)
                     writer.add(outcome.pair, outcome.runs, outcome.trace)
                     if progress is not None:

@@ -275,3 +275,17 @@ def test_python_dash_m_is_the_same_command():
                           timeout=120)
     assert proc.returncode == 0
     assert proc.stdout.split()[0] == optimizers.method_names()[0]
+
+
+def test_a_pair_that_minimize_refuses_fails_the_run_cleanly(tmp_path, monkeypatch):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+
+    def refuse(spec, problem, opt, x0s, device=None):
+        raise ValueError(f"method {opt.method!r}: cannot run this problem")
+
+    monkeypatch.setattr(runner, "compile_pair", refuse)
+    status, out, err = call(["run", config, "--out", tmp_path / "o"])
+    assert status == 1 and out == ""
+    assert "problems[0] (booth) with optimizers[0] (GD): method 'gd': cannot run this problem" in err
+    assert json.loads((tmp_path / "o" / "results.json").read_text())["status"] == "failed"
