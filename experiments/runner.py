@@ -1,8 +1,8 @@
 """The runner: every (problem, optimizer, start) of a validated config, with timings and records.
 
 The starts of one (problem, optimizer) pair run as ONE call of ``jax.jit(jax.vmap(solve))``,
-compiled ahead of time (``lower(...).compile()``, timed as the compile time, in a small
-thread pool so that the next pairs compile while one runs) and then timed with
+compiled ahead of time (``lower(...).compile()``, timed as the compile time; two pairs at
+a time in threads, never while a call is being timed) and then timed with
 ``block_until_ready`` (the run time; the best of ``budget.repeats`` calls). Nothing syncs
 with the host inside that call. When the time axis is plotted, the same executable is timed
 again up to a few checkpoint iterations (see :mod:`experiments.timing`). Results are
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -334,8 +333,9 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
                    compile_workers: Optional[int] = None) -> dict:
     """Run every pair of ``spec`` into ``run_dir``; returns the final ``results.json`` content.
 
-    Pairs are compiled ahead in ``compile_workers`` threads (default: 2 on a machine with
-    two or more cores) while the main thread runs and records the pairs in config order.
+    Pairs compile ``compile_workers`` at a time in threads (default: 2 on a machine with two
+    or more cores); each batch is then run, timed and recorded in config order with no
+    compilation in flight.
     ``progress``: a :class:`experiments.report.ProgressBar` (or None). ``resume``: a stored,
     interrupted run of the same config whose finished pairs are kept and skipped.
     On Ctrl-C the finished pairs are written, the run is marked ``interrupted`` and the
@@ -363,38 +363,37 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
                 for ps, _, _, opt in jobs:
                     if (ps.label, opt.label) in done:
                         progress.step(f"{ps.label} x {opt.label}: kept from the interrupted run")
-            todo = iter([j for j in jobs if (j[0].label, j[3].label) not in done])
+            todo = [j for j in jobs if (j[0].label, j[3].label) not in done]
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="curvax-compile")
-            pending: deque = deque()
-
-            def submit():
-                job = next(todo, None)
-                if job is not None:
-                    pending.append((job, pool.submit(compile_pair, spec, job[1], job[3], job[2], device)))
-
             try:
-                for _ in range(workers):
-                    submit()
-                while pending:
-                    (ps, problem, x0s, opt), future = pending.popleft()
-                    submit()
-                    name = f"{ps.label} x {opt.label}"
-
-                    def phase(text, name=name):
-                        if progress is not None:
-                            progress.show(f"{name}: {text}")
-
-                    phase("compiling")
-                    try:
-                        compiled = future.result()
-                    except (ValueError, TypeError) as err:  # minimize refused this problem/method pair
-                        raise PairError(f"{ps.key} ({ps.label}) with {opt.key} ({opt.label}): {err}") from err
-                    outcome = run_pair(spec, ps, problem, opt, x0s, writer.next_run_id, compiled, phase)
-                    writer.add(outcome.pair, outcome.runs, outcome.trace)
+                # Batches of `workers` pairs compile in parallel; the batch's pairs are then run
+                # and timed with no compilation in flight, so compiles never share the CPU
+                # with a timed call.
+                for first in range(0, len(todo), workers):
+                    batch = todo[first:first + workers]
+                    futures = [pool.submit(compile_pair, spec, problem, opt, x0s, device)
+                               for _, problem, x0s, opt in batch]
                     if progress is not None:
-                        p = outcome.pair
-                        progress.step(f"{name}: compile {p['compile_seconds']:.2f} s, "
-                                      f"run {p['run_seconds']:.3g} s ({p['starts']} starts)")
+                        progress.show("compiling " + ", ".join(f"{ps.label} x {opt.label}" for ps, _, _, opt in batch))
+                    compiled = []
+                    for (ps, _, _, opt), future in zip(batch, futures):
+                        try:
+                            compiled.append(future.result())
+                        except (ValueError, TypeError) as err:  # minimize refused this problem/method pair
+                            raise PairError(f"{ps.key} ({ps.label}) with {opt.key} ({opt.label}): {err}") from err
+                    for (ps, problem, x0s, opt), executable in zip(batch, compiled):
+                        name = f"{ps.label} x {opt.label}"
+
+                        def phase(text, name=name):
+                            if progress is not None:
+                                progress.show(f"{name}: {text}")
+
+                        outcome = run_pair(spec, ps, problem, opt, x0s, writer.next_run_id, executable, phase)
+                        writer.add(outcome.pair, outcome.runs, outcome.trace)
+                        if progress is not None:
+                            p = outcome.pair
+                            progress.step(f"{name}: compile {p['compile_seconds']:.2f} s, "
+                                          f"run {p['run_seconds']:.3g} s ({p['starts']} starts)")
             except KeyboardInterrupt:
                 pool.shutdown(wait=False, cancel_futures=True)
                 writer.finish("interrupted")
