@@ -9,11 +9,14 @@ coordinates; the rest have zero gradient and stay put), so that one compiled, vm
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+import optimizers
 
 
 class Problem(NamedTuple):
@@ -132,3 +135,32 @@ def padded_starts(problems, n: int) -> np.ndarray:
     for i, p in enumerate(problems):
         out[i, : len(p.x0)] = p.x0
     return out
+
+
+N_STARTS = 64
+CORE = tuple(p for p in SMALL if p.name in ("rosenbrock", "himmelblau", "ill_conditioned_quadratic"))
+
+
+def _batch(group):
+    starts = padded_starts(group, SMALL_DIM)
+    himmel = np.zeros((N_STARTS, SMALL_DIM))
+    himmel[:, :2] = np.random.default_rng(1).uniform(-5, 5, (N_STARTS, 2))
+    k_himmel = [p.name for p in group].index("himmelblau")
+    ks = np.r_[np.arange(len(group)), np.full(N_STARTS, k_himmel)]
+    gtols = np.r_[[p.gtol for p in group], np.full(N_STARTS, 1e-6)]
+    return np.r_[starts, himmel], ks, gtols
+
+
+def solved(method, group=CORE):
+    """Every problem of ``group`` from its standard start, then 64 random Himmelblau starts
+    in [-5, 5]^2, for one method: ONE compiled vmapped call, paths recorded (cached)."""
+    return _solved(method, group)
+
+
+@functools.lru_cache(maxsize=None)
+def _solved(method, group):
+    fun = padded(group, SMALL_DIM)
+    starts, ks, gtols = _batch(group)
+    run = jax.jit(jax.vmap(lambda z0, k, gtol: optimizers.minimize(
+        lambda z: fun(z, k), z0, method, gtol=gtol, max_iter=1000, record_path=True)))
+    return jax.device_get(run(jnp.asarray(starts), jnp.asarray(ks), jnp.asarray(gtols)))

@@ -1,7 +1,8 @@
 """The step of each method against its textbook formula, computed independently in numpy
 from the recorded path: L-BFGS two-loop recursion (N&W Alg. 7.4), dense BFGS (N&W eq. 6.17,
 6.20), Newton's eigenvalue modification, Newton-CG's negative-curvature exit, and the
-trust-region radius update of N&W Alg. 4.1."""
+trust-region radius update of N&W Alg. 4.1. The paths come from the shared vmapped runs of
+mgh_problems.solved (Rosenbrock, Himmelblau beside its maximum, a quadratic with kappa 1e6)."""
 
 from __future__ import annotations
 
@@ -9,28 +10,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import optimizers
+from mgh_problems import CORE, QUAD_HESSIAN, SMALL_DIM, solved
 
-N = 6
-_Q, _ = np.linalg.qr(np.random.default_rng(3).standard_normal((N, N)))
-A = (_Q * np.logspace(0, 2, N)) @ _Q.T
-C = np.linspace(-1, 2, N)
-X0 = np.zeros(N)
 EPS = np.finfo(float).eps
+INDEX = {p.name: i for i, p in enumerate(CORE)}
+QUAD_C = np.linspace(-1.0, 1.0, SMALL_DIM)
 
 
-def quad(x):
-    r = x - C
-    return 0.5 * r @ A @ r
+def rosen(x):
+    return 100 * (x[1] - x[0] ** 2) ** 2 + (1 - x[0]) ** 2
 
 
-def quad_grad(x):
-    return A @ (x - C)
+def rosen_grad(x):
+    return np.array([-400 * x[0] * (x[1] - x[0] ** 2) - 2 * (1 - x[0]), 200 * (x[1] - x[0] ** 2)])
 
 
-def himmelblau(x):
-    return (x[0] ** 2 + x[1] - 11) ** 2 + (x[0] + x[1] ** 2 - 7) ** 2
+def rosen_hess(x):
+    return np.array([[1200 * x[0] ** 2 - 400 * x[1] + 2, -400 * x[0]], [-400 * x[0], 200.0]])
 
 
 def himmelblau_grad(x):
@@ -43,15 +42,25 @@ def himmelblau_hess(x):
                      [4 * (x[0] + x[1]), 4 * x[0] + 12 * x[1] ** 2 - 26]])
 
 
-def _path(method, fun, x0, max_iter, **options):
-    res = optimizers.minimize(fun, jnp.asarray(x0), method, gtol=1e-10, max_iter=max_iter,
-                              record_path=True, **options)
-    return np.asarray(res.trace.x[: int(res.nit) + 1]), res
+def quad_grad(x):
+    return QUAD_HESSIAN @ (x - QUAD_C)
 
 
-def _assert_parallel(step, direction):
+GRADS = {"rosenbrock": rosen_grad, "himmelblau": himmelblau_grad, "ill_conditioned_quadratic": quad_grad}
+
+
+def _path(method, name):
+    """Recorded iterates (unpadded) and their gradients, written by hand, for one problem."""
+    res = solved(method)
+    i = INDEX[name]
+    dim = len(CORE[i].x0)
+    xs = np.asarray(res.trace.x[i, : int(res.nit[i]) + 1, :dim])
+    return xs, [GRADS[name](x) for x in xs], res, i
+
+
+def _assert_parallel(step, direction, tol):
     cos = step @ direction / (np.linalg.norm(step) * np.linalg.norm(direction))
-    assert cos > 1 - 1e-9, cos
+    assert cos > 1 - tol, cos
 
 
 def _two_loop(g, pairs):
@@ -69,70 +78,58 @@ def _two_loop(g, pairs):
     return -r
 
 
-def test_lbfgs_steps_follow_the_two_loop_recursion_with_memory_wraparound():
-    m = 3
-    xs, res = _path("lbfgs", quad, X0, 40, m=m)
-    assert len(xs) > m + 3  # the circular buffer wraps around
-    gs = [quad_grad(x) for x in xs]
-    g0 = gs[0]
-    _assert_parallel(xs[1] - xs[0], -g0)
+@pytest.mark.parametrize("name, tol", [("rosenbrock", 1e-9), ("ill_conditioned_quadratic", 1e-6)])
+def test_lbfgs_steps_follow_the_two_loop_recursion(name, tol):
+    m = optimizers.method_options("lbfgs")["m"]
+    xs, gs, _, _ = _path("lbfgs", name)
+    assert len(xs) > m + 5  # the circular history buffer wraps around
+    _assert_parallel(xs[1] - xs[0], -gs[0], 1e-12)
     pairs = []
     for k in range(1, len(xs) - 1):
         s, y = xs[k] - xs[k - 1], gs[k] - gs[k - 1]
         if s @ y > EPS * (y @ y):
             pairs = (pairs + [(s, y)])[-m:]
-        _assert_parallel(xs[k + 1] - xs[k], _two_loop(gs[k], pairs))
+        _assert_parallel(xs[k + 1] - xs[k], _two_loop(gs[k], pairs), tol)
 
 
-def test_bfgs_steps_follow_the_dense_inverse_update():
-    xs, res = _path("bfgs", quad, X0, 40)
-    assert res.success
-    gs = [quad_grad(x) for x in xs]
-    _assert_parallel(xs[1] - xs[0], -gs[0])
+@pytest.mark.parametrize("name, tol", [("rosenbrock", 1e-9), ("ill_conditioned_quadratic", 1e-6)])
+def test_bfgs_steps_follow_the_dense_inverse_update(name, tol):
+    xs, gs, _, _ = _path("bfgs", name)
+    n = xs.shape[1]
+    _assert_parallel(xs[1] - xs[0], -gs[0], 1e-12)
     h = None
     for k in range(1, len(xs) - 1):
         s, y = xs[k] - xs[k - 1], gs[k] - gs[k - 1]
-        if h is None:
-            h = (s @ y) / (y @ y) * np.eye(N)  # N&W eq. 6.20
-        rho = 1 / (s @ y)
-        v = np.eye(N) - rho * np.outer(y, s)
-        h = v.T @ h @ v + rho * np.outer(s, s)  # N&W eq. 6.17
-        _assert_parallel(xs[k + 1] - xs[k], -h @ gs[k])
+        if s @ y > EPS * (y @ y):
+            if h is None:
+                h = (s @ y) / (y @ y) * np.eye(n)  # N&W eq. 6.20
+            rho = 1 / (s @ y)
+            v = np.eye(n) - rho * np.outer(y, s)
+            h = v.T @ h @ v + rho * np.outer(s, s)  # N&W eq. 6.17
+        _assert_parallel(xs[k + 1] - xs[k], -h @ gs[k], tol)
 
 
 def test_newton_modification_and_plain_newton_step():
-    # beside Himmelblau's local maximum the Hessian is indefinite / negative definite
-    for x0 in ([-0.27, -0.9], [0.5, -1.5]):
-        x0 = np.array(x0)
-        xs, _ = _path("newton", himmelblau, x0, 1)
-        lam, q = np.linalg.eigh(himmelblau_hess(x0))
-        assert lam.min() < 0
-        delta = 2 * EPS * max(1.0, np.abs(lam).max())
-        d = -q @ ((q.T @ himmelblau_grad(x0)) / np.maximum(np.abs(lam), delta))
-        _assert_parallel(xs[1] - xs[0], d)
-    # positive definite quadratic: one full Newton step to the minimizer
-    xs, res = _path("newton", quad, X0, 5)
-    assert int(res.nit) == 1 and res.success
-    np.testing.assert_allclose(xs[1], C, atol=1e-12)
+    # beside Himmelblau's local maximum the Hessian is negative definite: flipped eigenvalues
+    xs, gs, _, _ = _path("newton", "himmelblau")
+    lam, q = np.linalg.eigh(himmelblau_hess(xs[0]))
+    assert lam.max() < 0
+    delta = 2 * EPS * max(1.0, np.abs(lam).max())
+    _assert_parallel(xs[1] - xs[0], -q @ ((q.T @ gs[0]) / np.maximum(np.abs(lam), delta)), 1e-12)
+    for x, g, x_next in zip(xs[1:-1], gs[1:-1], xs[2:]):  # and the modified step all along
+        lam, q = np.linalg.eigh(himmelblau_hess(x))
+        d = -q @ ((q.T @ g) / np.maximum(np.abs(lam), 2 * EPS * max(1.0, np.abs(lam).max())))
+        _assert_parallel(x_next - x, d, 1e-9)
+    # positive definite quadratic (kappa 1e6): one full Newton step to the minimizer
+    xs, _, res, i = _path("newton", "ill_conditioned_quadratic")
+    assert int(res.nit[i]) == 1
+    np.testing.assert_allclose(xs[1], QUAD_C, atol=1e-10)
 
 
 def test_newton_cg_negative_curvature_at_first_cg_step_is_steepest_descent():
-    x0 = np.array([-0.27, -0.9])
-    assert np.linalg.eigvalsh(himmelblau_hess(x0)).max() < 0
-    xs, _ = _path("newton-cg", himmelblau, x0, 1)
-    _assert_parallel(xs[1] - xs[0], -himmelblau_grad(x0))
-
-
-def rosen(x):
-    return 100 * (x[1] - x[0] ** 2) ** 2 + (1 - x[0]) ** 2
-
-
-def rosen_grad(x):
-    return np.array([-400 * x[0] * (x[1] - x[0] ** 2) - 2 * (1 - x[0]), 200 * (x[1] - x[0] ** 2)])
-
-
-def rosen_hess(x):
-    return np.array([[1200 * x[0] ** 2 - 400 * x[1] + 2, -400 * x[0]], [-400 * x[0], 200.0]])
+    xs, gs, _, _ = _path("newton-cg", "himmelblau")
+    assert np.linalg.eigvalsh(himmelblau_hess(xs[0])).max() < 0
+    _assert_parallel(xs[1] - xs[0], -gs[0], 1e-12)
 
 
 def test_trust_region_radius_update_follows_algorithm_4_1():
