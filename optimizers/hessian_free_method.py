@@ -3,7 +3,8 @@
 One iteration from x with gradient g:
 
 1. B = C + lambda I, with C the Gauss-Newton matrix J^T H_L J (``curvature='ggn'``: a
-   model/loss split or a residual is given) or the Hessian; products only, linearized once.
+   model/loss split or a residual is given) or the Hessian; products only
+   (``curvature.ggn_operator`` / ``curvature.hessian_operator``).
 2. CG on B p = -g (``martens_cg``) from the warm start ``cg_decay * p_prev`` (p_prev the
    previous final CG iterate), stopped by Martens' relative-progress rule or the cap,
    optionally preconditioned by M = (diag(sum_i g_i^2) + lambda)^0.75 from per-example
@@ -23,8 +24,8 @@ as ``model_fn(params, batch=c)`` / ``loss_fn(outputs, batch=c)``, so a curvature
 the Gauss-Newton split (the Hessian of ``value_fn`` is only reachable on ``b``).
 
 Counters: every curvature product is one ``nhvp`` (the warm start's initial residual
-included); the linearization before CG counts as one gradient evaluation, as does the
-gradient at the new point and a call of ``per_example_grads``; every f is one ``nfev``.
+included); the gradient at the new point and a call of ``per_example_grads`` are one
+gradient evaluation each; every f is one ``nfev``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from optimizers.linearized_curvature import SPLIT_OPTIONS, check_split, curvature_matvec, use_ggn
+from optimizers.curvature_split import SPLIT_OPTIONS, check_split, curvature_operator, use_ggn
 from optimizers.linesearch import backtracking
 from optimizers.lm_damping import reduction_ratio, update_damping
 from optimizers.martens_cg import cg_backtrack, martens_cg, martens_preconditioner
@@ -135,7 +136,7 @@ def _step(objective, it: Iterate, state: HFState, opts):
     x, f, g = it.x, it.f, it.g
     lam = state.damping
     objective, curv_objective = _curvature_objective(objective, opts)
-    curv = curvature_matvec(curv_objective, x, opts)
+    curv = curvature_operator(curv_objective, x, opts).matvec
     precond = _preconditioner(objective, x, lam, opts)
     cg = martens_cg(
         lambda v: curv(v) + lam * v, g, opts["cg_decay"] * state.p_prev,
@@ -171,7 +172,7 @@ def _step(objective, it: Iterate, state: HFState, opts):
 
     x_new, f_new, g_new, nfev_ls, ngev_ls, decrease = lax.cond(unit_ok, accept_unit, search, None)
     failures = jnp.where(decrease, 0, state.failures + 1).astype(jnp.int32)
-    ngev = 1 + ngev_ls + (0 if opts["per_example_grads"] is None else 1)
+    ngev = ngev_ls + (0 if opts["per_example_grads"] is None else 1)
     new = it._replace(x=x_new, f=f_new, g=g_new, stalled=failures >= opts["max_failures"])
     new = new.counted(nfev=nfev_bt + nfev_ls, ngev=ngev, nhvp=cg.num_matvec)
     return new, HFState(lam_new, cg.x, failures, rho, cg.num_iters)

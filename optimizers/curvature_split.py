@@ -1,0 +1,80 @@
+"""The model/loss split options of the Gauss-Newton methods, and the curvature operator they select.
+
+With ``model_fn``/``loss_fn`` (``fun(x) == loss_fn(model_fn(x))``) or ``residual``
+(``fun(x) == sum(residual(x)**2)``) the curvature is the generalized Gauss-Newton matrix
+G = J^T H_L J (Schraudolph 2002; Martens 2010), as ``curvature.ggn_operator``; otherwise
+the Hessian, as ``curvature.hessian_operator``. Each product re-linearizes the model at the
+same point; XLA hoists that loop-invariant work out of the CG loop (measured in
+benchmarks/second_order_nets.py: the product costs the same as with ``jax.linearize``
+done once), so one product counts as one ``nhvp`` and nothing else.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+import curvature
+from optimizers.options import choice, function
+
+__all__ = ["SPLIT_OPTIONS", "check_split", "curvature_operator", "use_ggn"]
+
+#: Options naming the model/loss split and the curvature, shared by the methods that use it.
+SPLIT_OPTIONS = {
+    "curvature": choice(
+        "auto",
+        "curvature matrix: 'ggn' (Gauss-Newton, needs model_fn/loss_fn or residual), "
+        "'hessian', or 'auto' (ggn when a split is given, else hessian)",
+        "auto", "ggn", "hessian",
+    ),
+    "model_fn": function("model_fn(params) -> outputs, with fun(params) == loss_fn(model_fn(params))"),
+    "loss_fn": function("loss_fn(outputs) -> scalar, convex in the outputs for a PSD Gauss-Newton matrix"),
+    "residual": function("residual(params) -> vector r with fun(params) == sum(r**2)"),
+}
+
+_SPLIT_HELP = (
+    "pass model_fn= and loss_fn= (with fun(x) == loss_fn(model_fn(x))) or residual= "
+    "(with fun(x) == sum(residual(x)**2))"
+)
+
+
+def check_split(opts, method: str) -> None:
+    """Cross-option checks of the split; ValueError saying what to pass."""
+    has_model, has_loss, has_res = (opts[k] is not None for k in ("model_fn", "loss_fn", "residual"))
+    if has_model != has_loss:
+        given, missing = ("model_fn", "loss_fn") if has_model else ("loss_fn", "model_fn")
+        raise ValueError(f"method {method!r}: {given} was given without {missing}; {_SPLIT_HELP}")
+    if has_res and has_model:
+        raise ValueError(f"method {method!r}: give either residual= or model_fn=/loss_fn=, not both")
+    if opts["curvature"] == "ggn" and not (has_model or has_res):
+        raise ValueError(
+            f"method {method!r}: curvature='ggn' needs the model/loss split: {_SPLIT_HELP}; "
+            "or use curvature='hessian'"
+        )
+
+
+def use_ggn(opts) -> bool:
+    """Whether the options select the Gauss-Newton matrix (curvature 'ggn', or 'auto' with a split)."""
+    split = opts["residual"] is not None or opts["model_fn"] is not None
+    return opts["curvature"] == "ggn" or (opts["curvature"] == "auto" and split)
+
+
+def _sum_of_squares(r):
+    return jnp.sum(r * r)
+
+
+def curvature_operator(objective, x, opts) -> curvature.LinearOperator:
+    """G(x) (when ``use_ggn(opts)``) or H(x) as an operator on flat vectors.
+
+    Split functions are called as ``fn(params, **objective.extra)`` (the optax path hands a
+    batch through ``extra``). A ``model_fn`` whose output ``loss_fn`` cannot take raises
+    ``curvature.ggn_operator``'s ValueError naming the output shape and the loss's error.
+    """
+    if not use_ggn(opts):
+        return curvature.hessian_operator(objective.value, x)
+    extra, unravel = objective.extra, objective.unravel
+    if opts["residual"] is not None:
+        residual = opts["residual"]
+        return curvature.ggn_operator(lambda z: residual(unravel(z), **extra), _sum_of_squares, x)
+    model_fn, loss_fn = opts["model_fn"], opts["loss_fn"]
+    return curvature.ggn_operator(lambda z: model_fn(unravel(z), **extra),
+                                  lambda out: loss_fn(out, **extra), x)
