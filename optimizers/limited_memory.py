@@ -11,8 +11,10 @@ product instead of scanning over m. With a = S g, b = Y g, R the upper triangle 
 the same vector as the two-loop recursion (N&W Alg. 7.4). R^-1 is kept up to date instead of
 solving with R: dropping the oldest pair keeps the trailing block of R^-1, and appending the
 newest pair appends the column -R^-1 (S y) / (s.y) and the diagonal 1 / (s.y). Y Y^T, R^-1
-and [S; Y] g are updated from one (2m, n) x (n, 3) product per iteration. A pair with
-s.y <= eps y.y (eps the machine epsilon) is skipped. The first step, and the first after a
+and [S; Y] g are updated from one product [S; Y] g+ per iteration (S y = S g+ - S g with the
+cached S g), so an iteration reads the history exactly twice. A pair with
+s.y <= eps y.y (eps the machine epsilon) is skipped (and retires the oldest pair one step
+early, which keeps the history update a plain in-place write). The first step, and the first after a
 restart, is -gamma g with gamma = min(1, 1/||g||) until a pair is known. A line search that
 finds no decrease clears the memory (restart); a second failure in a row stops with
 NO_PROGRESS.
@@ -80,32 +82,40 @@ def _project(state: LBFGSState, vectors):
 
 def _step(objective, it: Iterate, state: LBFGSState, opts):
     new, ls = wolfe_step(objective, it, _direction(state, it.g), opts)
+    # One read of the history: [S; Y] g+. With the cached [S; Y] g this also gives
+    # S y = S g+ - S g and Y y = Y g+ - Y g, so s and y never need a pass of their own.
+    proj_new = _project(state, new.g[None, :])[:, :, 0]
+    p_y = proj_new - state.proj
     s, y = new.x - it.x, new.g - it.g
-    p = _project(state, jnp.stack([new.g, s, y]))  # (2, m, 3): S and Y times g+, s, y
-    sy, yy, sg, yg = jnp.vdot(s, y), jnp.vdot(y, y), jnp.vdot(s, new.g), jnp.vdot(y, new.g)
+    sy, yy, sg, yg = jnp.sum(s * y), jnp.sum(y * y), jnp.sum(s * new.g), jnp.sum(y * new.g)
     keep = ls.decrease & (sy > jnp.finfo(it.x.dtype).eps * yy)
     m = state.sy.shape[0]
     slot = state.pairs % m
-    # Drop the pair in `slot` (unused, or the oldest), then append (s, y) as the newest.
+    # Retire the pair in `slot` (unused, or the oldest), then append (s, y) as the newest.
+    # (s, y) is written even when skipped: the slot then stays unused (the oldest pair is
+    # retired one step early), so the history is only ever written, never copied.
     onehot = jnp.arange(m) == slot
     rinv = jnp.where(onehot[:, None] | onehot[None, :], 0, state.rinv)
     inv_sy = 1 / jnp.where(keep, sy, 1)
-    column = jnp.where(onehot, inv_sy, -(rinv @ p[0, :, 2]) * inv_sy)
-    rinv = jnp.where(onehot[None, :], column[:, None], rinv)
-    yy_col = jnp.where(onehot, yy, p[1, :, 2])
+    column = jnp.where(onehot, inv_sy, -(rinv @ p_y[0]) * inv_sy)
+    yy_col = jnp.where(onehot, yy, p_y[1])
     yy_mat = jnp.where(onehot[:, None], yy_col[None, :], jnp.where(onehot[None, :], yy_col[:, None], state.yy))
-    proj = jnp.where(onehot, jnp.stack([sg, yg])[:, None], p[:, :, 0])
-    rows = jnp.where(keep, jnp.stack([s, y]), state.hist[:, slot])
+    proj = jnp.where(onehot, jnp.stack([sg, yg])[:, None], proj_new)
     new, restart = restart_or_stall(new, ls.decrease, state.count > 0)
+    count = jnp.where(keep, jnp.minimum(state.count + 1, m), jnp.minimum(state.count, m - 1))
+    # The history is overwritten in place; making the written rows depend on the projection
+    # (an exact zero) orders the write after every read, else XLA copies the whole (2, m, n)
+    # buffer twice per iteration.
+    after_reads = 0.0 * jnp.where(jnp.isfinite(proj_new[0, 0]), proj_new[0, 0], 0.0)
     state = LBFGSState(
-        hist=jax.lax.dynamic_update_index_in_dim(state.hist, rows, slot, axis=1),
-        rinv=jnp.where(restart, 0, jnp.where(keep, rinv, state.rinv)),
+        hist=jax.lax.dynamic_update_index_in_dim(state.hist, jnp.stack([s, y]) + after_reads, slot, axis=1),
+        rinv=jnp.where(restart, 0, jnp.where(keep, jnp.where(onehot[None, :], column[:, None], rinv), rinv)),
         yy=jnp.where(keep, yy_mat, state.yy),
         sy=jnp.where(keep & onehot, sy, state.sy),
         pairs=state.pairs + keep.astype(jnp.int32),
-        count=jnp.where(restart, 0, jnp.minimum(state.count + keep.astype(jnp.int32), m)),
+        count=jnp.where(restart, 0, count),
         gamma=jnp.where(keep, sy / jnp.where(keep, yy, 1), state.gamma),
-        proj=jnp.where(keep, proj, p[:, :, 0]),
+        proj=jnp.where(keep, proj, proj_new),
     )
     return new, state
 
