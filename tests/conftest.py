@@ -1,5 +1,17 @@
-"""Test-wide settings: float64 everywhere (the project's convention for tests)."""
+"""Test-wide settings: float64 everywhere (the project's convention for tests), and a
+faster-compiling XLA CPU pipeline.
 
-import jax
+The suite is dominated by compiling small while-loops. XLA:CPU's fusion emitters make
+those compiles about 35% slower here (the quickstart config: 67 s -> 44 s of CPU time with
+them off), and no test measures run time, so they are switched off unless the caller has
+set XLA_FLAGS already. This must happen before JAX creates its CPU backend.
+"""
+
+import os
+
+if "xla_cpu_use_fusion_emitters" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_use_fusion_emitters=false").strip()
+
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
