@@ -67,7 +67,7 @@ def classify_critical_point(
     With lambda_min, lambda_max the extreme eigenvalues and ``tol`` the zero threshold:
     minimum if lambda_min > tol; maximum if lambda_max < -tol; saddle if lambda_min < -tol
     and lambda_max > tol; degenerate otherwise (a near-zero eigenvalue at a semi-definite
-    Hessian, or NaN). The label describes the Hessian only: compare ``grad_norm`` with
+    Hessian) and whenever the eigenvalues or the gradient are not finite. The label describes the Hessian only: compare ``grad_norm`` with
     your own tolerance to decide whether ``x`` is a critical point at all.
 
     Args:
@@ -102,7 +102,9 @@ def classify_critical_point(
         lo > tol,
         MINIMUM,
         jnp.where(hi < -tol, MAXIMUM, jnp.where((lo < -tol) & (hi > tol), SADDLE, DEGENERATE)),
-    ).astype(jnp.int32)
+    )
+    finite = jnp.isfinite(lo) & jnp.isfinite(hi) & jnp.isfinite(grad_norm)
+    label = jnp.where(finite, label, DEGENERATE).astype(jnp.int32)
     return CriticalPoint(label, lam, grad_norm)
 
 

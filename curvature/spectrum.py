@@ -28,21 +28,20 @@ __all__ = [
 _WHICH = ("largest", "smallest", "both")
 
 
+_BASIS_FLOATS = 2**28  # default cap on the Lanczos basis: 2 GiB in float64, 1 GiB in float32
+
+
 def default_num_iters(n: int, k: int) -> int:
     """Most Lanczos steps :func:`eigenvalues` takes when ``num_iters`` is None:
-    ``min(n, max(10 k + 100, 400))``.
+    ``min(n, max(10 k + 100, 400), max(2 k + 60, 2**28 // n))``.
 
     Operators with n <= 400 can be tridiagonalized completely (exact up to rounding).
     The steps actually taken stop earlier, once the wanted Ritz values have converged
     (see :func:`eigenvalues`); this number bounds the work and the basis memory,
-    (num_iters + 1) * n floats.
+    (num_iters + 1) n floats, which the last term keeps near 2**28 floats for large n
+    (268 steps at n = 1e6) unless k itself needs more.
     """
-    return min(n, max(10 * k + 100, 400))
-
-
-def _first_stage(m: int, k: int) -> int:
-    """Size of the first basis allocation: min(m, max(2k + 60, 100)) steps."""
-    return min(m, max(2 * k + 60, 100))
+    return min(n, max(10 * k + 100, 400), max(2 * k + 60, _BASIS_FLOATS // n))
 
 
 def _padded_tridiagonal(alpha, beta, j, pad):
@@ -59,32 +58,34 @@ def _ritz(state, j, k: int, which: str):
     """Ritz values (ascending), their eigenvectors of T_j (zero past row j) and residual
     norms |beta_{j-1} s_{j-1,i}| = ||A y_i - theta_i y_i|| (Parlett 1998, Sec. 13.2).
 
-    One eigh of diag(T_j, pad I) with the pad below every Ritz value: the j Ritz values are
-    the trailing j of the m sorted eigenvalues."""
+    One eigh of diag(T_j, pad I), pad below every Ritz value, so the j Ritz values are the
+    trailing j sorted eigenvalues. The eigh runs on the smallest window (32, 64, 128, ...
+    rows, or all m) that holds T_j, so a check early in a long run stays cheap."""
     alpha, beta, bound = state.alpha, state.beta, state.anorm
     m = alpha.shape[0]
-    theta, s = jnp.linalg.eigh(_padded_tridiagonal(alpha, beta, j, -2 * bound - jnp.finfo(alpha.dtype).tiny))
-    first = m - j  # index of the smallest Ritz value
-    cols = []
-    if which in ("smallest", "both"):
-        cols.append(first + jnp.arange(k))
-    if which in ("largest", "both"):
-        cols.append(jnp.arange(m - k, m))
-    cols = jnp.concatenate(cols)
-    theta, s = theta[cols], s[:, cols]
-    s = jnp.where((jnp.arange(m) < j)[:, None], s, 0.0)
+    windows = []
+    while not windows or windows[-1] < m:
+        windows.append(min(m, 32 * 2 ** len(windows)))
+
+    def window(w):
+        def solve(alpha, beta, j):
+            pad = -2 * bound - jnp.finfo(alpha.dtype).tiny
+            theta, s = jnp.linalg.eigh(_padded_tridiagonal(alpha[:w], beta[:w], j, pad))
+            cols = []
+            if which in ("smallest", "both"):
+                cols.append(w - j + jnp.arange(k))
+            if which in ("largest", "both"):
+                cols.append(jnp.arange(w - k, w))
+            cols = jnp.concatenate(cols)
+            s = jnp.where((jnp.arange(w) < j)[:, None], s[:, cols], 0.0)
+            return theta[cols], jnp.pad(s, ((0, m - w), (0, 0)))
+
+        return solve
+
+    branch = jnp.searchsorted(jnp.asarray(windows), j)
+    theta, s = jax.lax.switch(branch, [window(w) for w in windows], alpha, beta, j)
     residual = jnp.abs(beta[jnp.maximum(j - 1, 0)] * s[jnp.maximum(j - 1, 0)])
     return theta, s, residual
-
-
-def _pad_state(state, m: int):
-    """Grow the Lanczos arrays to m steps, keeping the steps done so far."""
-    extra = m - state.alpha.shape[0]
-    return state._replace(
-        basis=jnp.pad(state.basis, ((0, extra), (0, 0))),
-        alpha=jnp.pad(state.alpha, (0, extra)),
-        beta=jnp.pad(state.beta, (0, extra)),
-    )
 
 
 def _converged(state, j, k, which, tol):
@@ -92,39 +93,35 @@ def _converged(state, j, k, which, tol):
     return jnp.all(residual <= tol * state.anorm)
 
 
+def _check_interval(m: int, n: int) -> int:
+    """Steps between convergence checks. A check is one eigh of an m x m matrix (~m^3), a
+    step at least a matvec plus reorthogonalization (~m n): check every ~10 m^2 / n steps,
+    at least every 10 and at most m / 4 (and at least 10) apart."""
+    return int(min(max(10, -(-10 * m * m // n)), max(10, m // 4)))
+
+
 def extreme_ritz(op, k: int, which: str, key, num_iters: int, tol, return_state=False):
     """Lanczos until the k wanted Ritz pairs have residual <= tol * ||T||, or num_iters
-    steps. The basis is allocated in two stages (``_first_stage`` steps, then ``num_iters``,
-    continuing the same recurrence): reorthogonalization reads the whole allocated basis
-    each step, so an early stop in the first stage keeps that cost small. Returns
-    (values, s, basis, steps) with Ritz vectors ``basis.T @ s``."""
+    steps. Returns (values, s, basis, steps): Ritz vectors are ``basis.combine(s)``."""
     n = op.shape[0]
-    stages = sorted({_first_stage(num_iters, k), num_iters})
-    state = _init(op, stages[0], key, None)
-    j = jnp.asarray(0)
-    done = jnp.asarray(False)
-    for m in stages:
-        if m > state.alpha.shape[0]:
-            state = _pad_state(state, m)
-        chunk = max(10, m // 10)
-        first_check = max(k, 1)
+    m = num_iters
+    chunk = _check_interval(m, n)
+    first_check = max(k, 1)
+    state = _init(op, m, key, None)
 
-        def cond(carry, m=m):
-            j, _, done = carry
-            return (j < m) & ~done
+    def cond(carry):
+        j, _, done = carry
+        return (j < m) & ~done
 
-        def body(carry, m=m, chunk=chunk, first_check=first_check):
-            j, state, _ = carry
-            stop = jnp.minimum(j + chunk, m)
-            stop = jnp.maximum(stop, jnp.minimum(first_check, m))
-            state = jax.lax.fori_loop(j, stop, lambda i, s: _step(op, i, s), state)
-            done = _converged(state, stop, k, which, tol) if tol > 0 else jnp.asarray(False)
-            return stop, state, done
+    def body(carry):
+        j, state, _ = carry
+        stop = jnp.maximum(jnp.minimum(j + chunk, m), min(first_check, m))
+        state = jax.lax.fori_loop(j, stop, lambda i, s: _step(op, i, s), state)
+        done = _converged(state, stop, k, which, tol) if tol > 0 else jnp.asarray(False)
+        return stop, state, done
 
-        j, state, done = jax.lax.while_loop(cond, body, (j, state, done))
-    del n
+    j, state, _ = jax.lax.while_loop(cond, body, (jnp.asarray(0), state, jnp.asarray(False)))
     theta, s, _ = _ritz(state, j, k, which)
-    s = jnp.pad(s, ((0, 1), (0, 0)))  # basis has one more row (the next Lanczos vector)
     if return_state:
         return theta, s, state.basis, j, state
     return theta, s, state.basis, j
@@ -184,7 +181,7 @@ def eigenvalues(
     values, s, basis, _ = extreme_ritz(op, k, which, key, m, tol)
     if not return_eigenvectors:
         return values
-    return values, (s.T @ basis).T
+    return values, basis.combine(s).T
 
 
 def condition_number(op, key=None, num_iters: int | None = None, *, tol: float | None = None):
@@ -194,7 +191,8 @@ def condition_number(op, key=None, num_iters: int | None = None, *, tol: float |
     For a definite operator min|lambda| is an extreme eigenvalue, so kappa converges with
     it. For an indefinite operator the eigenvalue nearest zero is interior: the estimate
     uses the Ritz value nearest zero of the final T, which is exact only at
-    ``num_iters = n, tol = 0``. A singular operator gives ``inf``; NaN input gives NaN.
+    ``num_iters = n, tol = 0``. A (numerically) singular operator, min|lambda| <=
+    eps max|lambda|, gives ``inf``; NaN input gives NaN.
     """
     op = as_operator(op, "op")
     n = op.shape[0]
@@ -210,7 +208,8 @@ def condition_number(op, key=None, num_iters: int | None = None, *, tol: float |
     mags = jnp.abs(theta)
     top = jnp.max(jnp.where(real, mags, 0.0))
     bottom = jnp.min(jnp.where(real, mags, jnp.inf))
-    return jnp.where(bottom == 0, jnp.inf, top / jnp.where(bottom == 0, 1.0, bottom))
+    singular = bottom <= jnp.finfo(theta.dtype).eps * top  # below rounding: numerically 0
+    return jnp.where(singular, jnp.inf, top / jnp.where(singular, 1.0, bottom))
 
 
 class SpectralDensity(NamedTuple):
@@ -270,6 +269,13 @@ def spectral_density(
     num_probes = check_int(num_probes, "num_probes", 1)
     order = check_int(lanczos_order, "lanczos_order", 1, n)
     dtype = op.dtype
+    if isinstance(grid, int) and not isinstance(grid, bool):
+        points = check_int(grid, "grid", 2)
+    else:
+        points = None
+        grid = jnp.asarray(grid, dtype)
+        if grid.ndim != 1:
+            raise ValueError(f"grid must be an int or a 1-D array of points, got shape {grid.shape}")
     probe_key, lanczos_key = jax.random.split(key)
     probes = jax.random.rademacher(probe_key, (num_probes, n), dtype)
     lanczos_keys = jax.random.split(lanczos_key, num_probes)
@@ -286,13 +292,8 @@ def spectral_density(
         scale = jnp.where(width > 0, width, jnp.maximum(jnp.abs(lo), jnp.abs(hi)))
         sigma = jnp.where(scale > 0, 0.01 * scale, 1e-3)
     sigma = jnp.asarray(sigma, dtype)
-    if isinstance(grid, int) and not isinstance(grid, bool):
-        points = check_int(grid, "grid", 2)
+    if points is not None:
         grid = jnp.linspace(lo - 5 * sigma, hi + 5 * sigma, points, dtype=dtype)
-    else:
-        grid = jnp.asarray(grid, dtype)
-        if grid.ndim != 1:
-            raise ValueError(f"grid must be an int or a 1-D array of points, got shape {grid.shape}")
     z = (grid[:, None] - nodes.reshape(-1)[None, :]) / sigma
     kernel = jnp.exp(-0.5 * z**2) / (sigma * jnp.sqrt(2 * jnp.pi))
     density = kernel @ weights.reshape(-1) / num_probes
