@@ -201,7 +201,7 @@ def _counters_case(method, n):
     np.testing.assert_allclose(res.x, sc.x, atol=1e-5)
 
 
-@pytest.mark.parametrize("method", ["lbfgs", "newton-cg", "trust-ncg"])
+@pytest.mark.parametrize("method", ["lbfgs", "trust-ncg"])
 def test_counters_equal_true_calls_extended_rosenbrock_100(method):
     _counters_case(method, 100)
 
@@ -211,6 +211,6 @@ def test_counters_equal_true_calls_dense_newton():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["bfgs", "newton"])
-def test_dense_methods_extended_rosenbrock_100(method):
+@pytest.mark.parametrize("method", ["bfgs", "newton", "newton-cg"])
+def test_counters_and_minimum_extended_rosenbrock_100_slow(method):
     _counters_case(method, 100)
