@@ -68,10 +68,16 @@ def _direction(state: LBFGSState, g):
     m = state.sy.shape[0]
     a, b = state.proj
     gamma = jnp.where(state.gamma > 0, state.gamma, first_scale(g))
-    u = state.rinv @ a
-    top = state.rinv.T @ (state.sy * u + gamma * (state.yy @ u) - gamma * b)
+    # m x m products as multiply-and-sum: XLA fuses them with the elementwise work around them
+    # (a dot would be a kernel of its own, and each kernel costs compile time)
+    u = _matvec(state.rinv, a)
+    top = _matvec(state.rinv.T, state.sy * u + gamma * _matvec(state.yy, u) - gamma * b)
     coef = jnp.concatenate([top, -gamma * u])
     return -(gamma * g + coef @ state.hist.reshape(2 * m, -1))
+
+
+def _matvec(a, v):
+    return jnp.sum(a * v[None, :], axis=1)
 
 
 def _project(state: LBFGSState, vectors):
@@ -97,7 +103,7 @@ def _step(objective, it: Iterate, state: LBFGSState, opts):
     onehot = jnp.arange(m) == slot
     rinv = jnp.where(onehot[:, None] | onehot[None, :], 0, state.rinv)
     inv_sy = 1 / jnp.where(keep, sy, 1)
-    column = jnp.where(onehot, inv_sy, -(rinv @ p_y[0]) * inv_sy)
+    column = jnp.where(onehot, inv_sy, -_matvec(rinv, p_y[0]) * inv_sy)
     yy_col = jnp.where(onehot, yy, p_y[1])
     yy_mat = jnp.where(onehot[:, None], yy_col[None, :], jnp.where(onehot[None, :], yy_col[:, None], state.yy))
     proj = jnp.where(onehot, jnp.stack([sg, yg])[:, None], proj_new)
