@@ -7,7 +7,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.flatten_util import ravel_pytree
 
+import optimizers
+from optimizers import minimize
+from optimizers.curvature_split import curvature_operator
+from optimizers.hessian_free_method import OPTIONS as HF_OPTIONS
 from optimizers.lm_damping import reduction_ratio, update_damping
 from optimizers.martens_cg import (
     MARTENS_CG_STATUS,
@@ -16,6 +21,7 @@ from optimizers.martens_cg import (
     martens_preconditioner,
     save_schedule,
 )
+from optimizers.objective import make_objective
 
 N = 40
 
@@ -254,12 +260,6 @@ def test_martens_cg_bad_input():
 
 # ---------------------------------------------------------------- curvature inside hessian-free
 
-from jax.flatten_util import ravel_pytree  # noqa: E402
-
-from optimizers import minimize  # noqa: E402
-from optimizers.hessian_free_method import OPTIONS as HF_OPTIONS  # noqa: E402
-from optimizers.curvature_split import curvature_operator  # noqa: E402
-from optimizers.objective import make_objective  # noqa: E402
 
 _RNG = np.random.default_rng(11)
 _A = _RNG.normal(size=(15, 5)) * 0.5
@@ -388,9 +388,6 @@ def test_hessian_free_bad_input_says_what_to_pass():
 
 # ---------------------------------------------------------------- optax transform
 
-import optax  # noqa: E402
-
-import optimizers  # noqa: E402
 
 
 def test_optax_update_with_a_curvature_batch_solves_that_batchs_gauss_newton_system():
