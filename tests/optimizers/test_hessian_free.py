@@ -260,7 +260,6 @@ def test_martens_cg_bad_input():
 
 # ---------------------------------------------------------------- curvature inside hessian-free
 
-
 _RNG = np.random.default_rng(11)
 _A = _RNG.normal(size=(15, 5)) * 0.5
 _C = _RNG.normal(size=15) * 0.3
@@ -387,7 +386,6 @@ def test_hessian_free_bad_input_says_what_to_pass():
 
 
 # ---------------------------------------------------------------- optax transform
-
 
 
 def test_optax_update_with_a_curvature_batch_solves_that_batchs_gauss_newton_system():
