@@ -2,6 +2,7 @@
 
     python benchmarks/optimizers.py              # full run (L-BFGS at n = 1e6)
     python benchmarks/optimizers.py --quick      # small sizes, a smoke run (~1 min)
+    python benchmarks/optimizers.py --only lbfgs  # one part (--only newton | lbfgs | compile)
     python benchmarks/optimizers.py --json out.json
 
 Part 1, Newton-type methods. ``minimize(method="newton-cg" | "trust-ncg")`` against
@@ -24,7 +25,10 @@ the (2m, n) history with a vector (one full read of the history, at memory bandw
 Goal: <= 0.6x optax's time with no more iterations; per iteration within 1.3x of
 (f+g + one history read).
 
-Compile time: ``jax.jit(...).lower(x0).compile()``, timed per (problem, method).
+Compile time: ``jax.jit(...).lower(x0).compile()``, timed per (problem, method) in parts 1
+and 2 (wall time). Part 3 measures, for every registered method on 2-D Rosenbrock, the
+process CPU time of tracing + lowering and of the XLA compile (best of ``--repeats``, caches
+cleared between repeats), which depends less on other load than wall time does.
 """
 
 from __future__ import annotations
@@ -218,24 +222,53 @@ def part_lbfgs(n, repeats):
     return rows, summary
 
 
+def part_compile(repeats):
+    x0 = jnp.array([-1.2, 1.0])
+    fun = problems.get("rosenbrock").fun
+    rows = []
+    for method in optimizers.method_names():
+        opts = {"learning_rate": 1e-3} if method in ("gd", "momentum", "adam") else {}
+        lower = trace = wall = float("inf")
+        for _ in range(repeats):
+            jax.clear_caches()
+            c0 = time.process_time()
+            lowered = jax.jit(functools.partial(optimizers.minimize, fun, method=method, **opts)).lower(x0)
+            c1, w1 = time.process_time(), time.perf_counter()
+            lowered.compile()
+            c2, w2 = time.process_time(), time.perf_counter()
+            trace, lower, wall = min(trace, c1 - c0), min(lower, c2 - c1), min(wall, w2 - w1)
+        rows.append(dict(method=method, trace_cpu=trace, compile_cpu=lower, compile_wall=wall))
+        print(f"  {method:20s} trace+lower {trace:5.2f} s CPU   compile {lower:5.2f} s CPU ({wall:5.2f} s wall)",
+              flush=True)
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small problems, one repeat")
     ap.add_argument("--repeats", type=int, default=None, help="timed runs per case (best is kept)")
     ap.add_argument("--lbfgs-n", type=int, default=None, help="extended Rosenbrock size for part 2")
+    ap.add_argument("--only", choices=["newton", "lbfgs", "compile"], default=None, help="run one part only")
     ap.add_argument("--json", default=None, help="write all figures to this file")
     args = ap.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
     n = args.lbfgs_n or (10_000 if args.quick else 1_000_000)
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} cpus, "
           f"load average {os.getloadavg() if hasattr(os, 'getloadavg') else '?'}, python {platform.python_version()}")
-    print("\n== Part 1: newton-cg / trust-ncg vs scipy (same jitted f, g, Hv)")
-    newton = part_newton(QUICK_PROBLEMS if args.quick else FULL_PROBLEMS, repeats)
-    print("\n== Part 2: lbfgs vs optax.lbfgs and optimistix.LBFGS")
-    lbfgs_rows, summary = part_lbfgs(n, repeats if n < 100_000 else 1)
+    newton, lbfgs_rows, summary, compile_rows = [], [], {}, []
+    if args.only in (None, "newton"):
+        print("\n== Part 1: newton-cg / trust-ncg vs scipy (same jitted f, g, Hv)")
+        newton = part_newton(QUICK_PROBLEMS if args.quick else FULL_PROBLEMS, repeats)
+    if args.only in (None, "lbfgs"):
+        print("\n== Part 2: lbfgs vs optax.lbfgs and optimistix.LBFGS")
+        lbfgs_rows, summary = part_lbfgs(n, repeats if n < 100_000 else 1)
+    if args.only in (None, "compile"):
+        print("\n== Part 3: compile time of minimize per method (2-D Rosenbrock)")
+        compile_rows = part_compile(repeats)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(dict(newton=newton, lbfgs=lbfgs_rows, lbfgs_summary=summary), fh, indent=1)
+            json.dump(dict(newton=newton, lbfgs=lbfgs_rows, lbfgs_summary=summary, compile=compile_rows), fh,
+                      indent=1)
 
 
 if __name__ == "__main__":
