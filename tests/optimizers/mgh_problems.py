@@ -162,5 +162,5 @@ def _solved(method, group):
     fun = padded(group, SMALL_DIM)
     starts, ks, gtols = _batch(group)
     run = jax.jit(jax.vmap(lambda z0, k, gtol: optimizers.minimize(
-        lambda z: fun(z, k), z0, method, gtol=gtol, max_iter=1000, record_path=True)))
+        lambda z: fun(z, k), z0, method, gtol=gtol, max_iter=3000, record_path=True)))
     return jax.device_get(run(jnp.asarray(starts), jnp.asarray(ks), jnp.asarray(gtols)))
