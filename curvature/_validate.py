@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def check_float_pytree(x, name: str = "x") -> None:
@@ -63,3 +64,14 @@ def check_model_loss(model_fn, loss_fn, params) -> None:
             f"model_fn output {jax.tree_util.tree_map(lambda s: s.shape, out)} does not fit "
             f"loss_fn's input: {err}"
         ) from err
+
+
+def check_int(value, name: str, low: int, high: int | None = None) -> int:
+    """``value`` as a Python int in [low, high], else a TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a Python int (a static size), got {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value

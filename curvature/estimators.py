@@ -15,7 +15,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from curvature.lanczos import check_int
+from curvature._validate import check_int
 from curvature.operators import LinearOperator, _dense_matvec, as_operator, chunked_map, hessian_operator
 
 __all__ = ["diagonal", "trace"]

@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from curvature._validate import check_int
 from curvature.operators import as_operator
 
 __all__ = ["LanczosResult", "lanczos"]
@@ -44,17 +44,6 @@ class LanczosResult(NamedTuple):
 def tridiagonal(alpha: jax.Array, beta: jax.Array) -> jax.Array:
     """Dense symmetric tridiagonal matrix with diagonal ``alpha`` and off-diagonal ``beta``."""
     return jnp.diag(alpha) + jnp.diag(beta, 1) + jnp.diag(beta, -1)
-
-
-def check_int(value, name: str, low: int, high: int | None = None) -> int:
-    """``value`` as a Python int in [low, high], else a TypeError/ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a Python int (a static size), got {value!r}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return value
 
 
 def default_key(key):

@@ -14,7 +14,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from curvature.lanczos import _init, _step, check_int, default_key, lanczos, tridiagonal
+from curvature._validate import check_int
+from curvature.lanczos import _init, _step, lanczos, tridiagonal
 from curvature.operators import as_operator
 
 __all__ = [
@@ -63,9 +64,7 @@ def _ritz(state, j, k: int, which: str):
     rows, or all m) that holds T_j, so a check early in a long run stays cheap."""
     alpha, beta, bound = state.alpha, state.beta, state.anorm
     m = alpha.shape[0]
-    windows = []
-    while not windows or windows[-1] < m:
-        windows.append(min(m, 32 * 2 ** len(windows)))
+    windows = _windows(m)
 
     def window(w):
         def solve(alpha, beta, j):
@@ -93,11 +92,22 @@ def _converged(state, j, k, which, tol):
     return jnp.all(residual <= tol * state.anorm)
 
 
-def _check_interval(m: int, n: int) -> int:
-    """Steps between convergence checks. A check is one eigh of an m x m matrix (~m^3), a
-    step at least a matvec plus reorthogonalization (~m n): check every ~10 m^2 / n steps,
-    at least every 10 and at most m / 4 (and at least 10) apart."""
-    return int(min(max(10, -(-10 * m * m // n)), max(10, m // 4)))
+def _windows(m: int) -> list:
+    """Sizes of the eigh windows for checking convergence: 32, 64, 128, ... and m."""
+    windows = []
+    while not windows or windows[-1] < m:
+        windows.append(min(m, 32 * 2 ** len(windows)))
+    return windows
+
+
+def _check_interval(j, m: int, n: int):
+    """Steps until the next convergence check after step j. A check is one eigh of the
+    w x w window holding T_j (~w^3), a step at least a matvec plus reorthogonalization
+    (~j n >= w n / 2): checking every max(10, w^2 / n) steps keeps checks a small share of
+    the work (at most m / 4 apart) and stops within 10 steps of convergence when n >> w."""
+    windows = jnp.asarray(_windows(m))
+    w = windows[jnp.minimum(jnp.searchsorted(windows, j + 10), len(windows) - 1)]
+    return jnp.clip(-(-(w * w) // n), 10, max(10, m // 4))
 
 
 def extreme_ritz(op, k: int, which: str, key, num_iters: int, tol, return_state=False):
@@ -105,7 +115,6 @@ def extreme_ritz(op, k: int, which: str, key, num_iters: int, tol, return_state=
     steps. Returns (values, s, basis, steps): Ritz vectors are ``basis.combine(s)``."""
     n = op.shape[0]
     m = num_iters
-    chunk = _check_interval(m, n)
     first_check = max(k, 1)
     state = _init(op, m, key, None)
 
@@ -115,7 +124,7 @@ def extreme_ritz(op, k: int, which: str, key, num_iters: int, tol, return_state=
 
     def body(carry):
         j, state, _ = carry
-        stop = jnp.maximum(jnp.minimum(j + chunk, m), min(first_check, m))
+        stop = jnp.maximum(jnp.minimum(j + _check_interval(j, m, n), m), min(first_check, m))
         state = jax.lax.fori_loop(j, stop, lambda i, s: _step(op, i, s), state)
         done = _converged(state, stop, k, which, tol) if tol > 0 else jnp.asarray(False)
         return stop, state, done
@@ -127,8 +136,15 @@ def extreme_ritz(op, k: int, which: str, key, num_iters: int, tol, return_state=
     return theta, s, state.basis, j
 
 
-def _default_tol(dtype) -> float:
-    return max(1e-10, 10 * float(jnp.finfo(dtype).eps))
+def _run_length(op, k: int, num_iters, tol) -> tuple[int, float]:
+    """Checked (num_iters, tol) with their defaults: :func:`default_num_iters` and
+    max(1e-10, 10 eps)."""
+    n = op.shape[0]
+    m = default_num_iters(n, k) if num_iters is None else check_int(num_iters, "num_iters", k, n)
+    tol = max(1e-10, 10 * float(jnp.finfo(op.dtype).eps)) if tol is None else float(tol)
+    if not tol >= 0:
+        raise ValueError(f"tol must be >= 0, got {tol}")
+    return m, tol
 
 
 def eigenvalues(
@@ -166,18 +182,15 @@ def eigenvalues(
         ``num_iters`` steps.
 
     Returns:
-      ``values`` (k,) (2k for ``"both"``), or ``(values, vectors)`` with ``A @ vectors[:, i] ~ values[i] *
-      vectors[:, i]``.
+      ``values`` (k,) (2k for ``"both"``), or ``(values, vectors)`` with
+      ``A @ vectors[:, i] ~ values[i] * vectors[:, i]``.
     """
     op = as_operator(op, "op")
     n = op.shape[0]
     k = check_int(k, "k", 1, n)
     if which not in _WHICH:
         raise ValueError(f"which must be one of {_WHICH}, got {which!r}")
-    m = default_num_iters(n, k) if num_iters is None else check_int(num_iters, "num_iters", k, n)
-    tol = _default_tol(op.dtype) if tol is None else float(tol)
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
+    m, tol = _run_length(op, k, num_iters, tol)
     values, s, basis, _ = extreme_ritz(op, k, which, key, m, tol)
     if not return_eigenvectors:
         return values
@@ -195,13 +208,8 @@ def condition_number(op, key=None, num_iters: int | None = None, *, tol: float |
     eps max|lambda|, gives ``inf``; NaN input gives NaN.
     """
     op = as_operator(op, "op")
-    n = op.shape[0]
-    k = 1
-    m = default_num_iters(n, k) if num_iters is None else check_int(num_iters, "num_iters", k, n)
-    tol = _default_tol(op.dtype) if tol is None else float(tol)
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
-    _, _, _, j, state = extreme_ritz(op, k, "both", key, m, tol, return_state=True)
+    m, tol = _run_length(op, 1, num_iters, tol)
+    _, _, _, j, state = extreme_ritz(op, 1, "both", key, m, tol, return_state=True)
     bound = state.anorm
     theta = jnp.linalg.eigvalsh(_padded_tridiagonal(state.alpha, state.beta, j, 3 * bound))
     real = jnp.arange(theta.shape[0]) < j  # the pad (3 ||T||) sorts above every Ritz value
@@ -276,6 +284,8 @@ def spectral_density(
         grid = jnp.asarray(grid, dtype)
         if grid.ndim != 1:
             raise ValueError(f"grid must be an int or a 1-D array of points, got shape {grid.shape}")
+    if isinstance(sigma, (int, float)) and not sigma > 0:
+        raise ValueError(f"sigma must be a positive smoothing width, got {sigma}")
     probe_key, lanczos_key = jax.random.split(key)
     probes = jax.random.rademacher(probe_key, (num_probes, n), dtype)
     lanczos_keys = jax.random.split(lanczos_key, num_probes)
