@@ -1,5 +1,6 @@
 """Test matrices with known spectra and functions with analytic derivatives (numpy truth)."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -64,3 +65,23 @@ def nested_hessian(z: np.ndarray) -> np.ndarray:
 
 def nested_grad(z: np.ndarray) -> np.ndarray:
     return NESTED_M @ z + z**3 + 0.5 * (NESTED_A @ z) ** 2 * NESTED_A
+
+
+def gn_problem(seed=0):
+    """model z = tanh(C w) (m = 6 outputs), loss logsumexp(z) - t.z; analytic J, H_L."""
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((6, 5))
+    t = np.eye(6)[2]
+    params = (jnp.asarray(rng.standard_normal(2)), jnp.asarray(rng.standard_normal(3)))
+
+    def model(p):
+        return jnp.tanh(c @ jnp.concatenate(p))
+
+    def loss(z):
+        return jax.nn.logsumexp(z) - t @ z
+
+    w = np.concatenate([np.asarray(q) for q in params])
+    z = np.tanh(c @ w)
+    jac = (1 - z**2)[:, None] * c
+    s = np.exp(z) / np.exp(z).sum()
+    return model, loss, params, jac.T @ (np.diag(s) - np.outer(s, s)) @ jac

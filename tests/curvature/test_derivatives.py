@@ -7,7 +7,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from curvature import gnvp, hessian, hvp, jacobian
-from curvature_cases import nested_f, nested_flat, nested_hessian, nested_point
+from curvature_cases import gn_problem, nested_f, nested_flat, nested_hessian, nested_point
 
 
 # --- textbook cases ---------------------------------------------------------------
@@ -74,28 +74,8 @@ def test_hessian_and_hvp_match_analytic_on_nested_pytree():
     np.testing.assert_allclose(ravel_pytree(hv)[0], h_true @ nested_flat(v), rtol=1e-12, atol=1e-12)
 
 
-def _gn_problem(seed=0):
-    """model z = tanh(C w) (m = 6 outputs), loss logsumexp(z) - t.z; analytic J, H_L."""
-    rng = np.random.default_rng(seed)
-    c = rng.standard_normal((6, 5))
-    t = np.eye(6)[2]
-    params = (jnp.asarray(rng.standard_normal(2)), jnp.asarray(rng.standard_normal(3)))
-
-    def model(p):
-        return jnp.tanh(c @ jnp.concatenate(p))
-
-    def loss(z):
-        return jax.nn.logsumexp(z) - t @ z
-
-    w = np.concatenate([np.asarray(q) for q in params])
-    z = np.tanh(c @ w)
-    jac = (1 - z**2)[:, None] * c
-    s = np.exp(z) / np.exp(z).sum()
-    return model, loss, params, jac.T @ (np.diag(s) - np.outer(s, s)) @ jac
-
-
 def test_gnvp_matches_dense_JT_H_J():
-    model, loss, params, g_true = _gn_problem()
+    model, loss, params, g_true = gn_problem()
     v = (jnp.array([0.5, -1.0]), jnp.array([2.0, 0.1, -0.3]))
     out = gnvp(model, loss, params, v)
     np.testing.assert_allclose(ravel_pytree(out)[0], g_true @ ravel_pytree(v)[0], rtol=1e-12)
@@ -128,7 +108,7 @@ def test_jacobian_under_jit_and_vmap():
 
 
 def test_gnvp_under_jit_and_vmap():
-    model, loss, params, g_true = _gn_problem()
+    model, loss, params, g_true = gn_problem()
     vs = (jnp.eye(5)[:, :2], jnp.eye(5)[:, 2:])  # the 5 unit vectors, batched
     cols = jax.jit(jax.vmap(lambda v: ravel_pytree(gnvp(model, loss, params, v))[0]))(vs)
     np.testing.assert_allclose(cols, g_true, rtol=1e-12, atol=1e-14)
@@ -160,7 +140,7 @@ def test_integer_point_and_bad_mode_are_rejected():
 
 
 def test_gnvp_rejects_mismatched_model_and_loss():
-    model, loss, params, _ = _gn_problem()
+    model, loss, params, _ = gn_problem()
     v = jax.tree_util.tree_map(jnp.ones_like, params)
     with pytest.raises(ValueError, match="loss_fn must return a scalar"):
         gnvp(model, lambda z: z, params, v)

@@ -8,8 +8,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from curvature import LinearOperator, ggn_operator, hessian_operator, linear_operator
-from curvature_cases import NESTED_DIM, nested_f, nested_flat, nested_hessian, nested_point
-from test_derivatives import _gn_problem
+from curvature_cases import NESTED_DIM, gn_problem, nested_f, nested_flat, nested_hessian, nested_point
 
 
 def test_hessian_operator_matches_analytic_hessian():
@@ -39,7 +38,7 @@ def test_flat_order_is_ravel_pytree_order_with_mixed_dtypes():
 
 
 def test_ggn_operator_matches_dense_JT_H_J():
-    model, loss, params, g_true = _gn_problem()
+    model, loss, params, g_true = gn_problem()
     op = ggn_operator(model, loss, params)
     assert op.shape == (5, 5)
     np.testing.assert_allclose(op.to_dense(), g_true, rtol=1e-12, atol=1e-14)
@@ -89,7 +88,7 @@ def test_operators_under_vmap():
     ops = jax.vmap(linear_operator)(mats)
     out = jax.vmap(lambda op: op.matvec(jnp.ones(3)))(ops)
     np.testing.assert_allclose(out, [[1.0] * 3, [2.0] * 3])
-    model, loss, params, g_true = _gn_problem()
+    model, loss, params, g_true = gn_problem()
     cols = jax.vmap(lambda e: ggn_operator(model, loss, params).matvec(e))(jnp.eye(5))
     np.testing.assert_allclose(cols, g_true, rtol=1e-12, atol=1e-14)
 
@@ -116,6 +115,6 @@ def test_operator_constructors_reject_bad_functions():
         hessian_operator(lambda x: x, jnp.ones(2))
     with pytest.raises(TypeError, match="x must hold floating-point arrays"):
         hessian_operator(jnp.sum, jnp.arange(2))
-    model, _, params, _ = _gn_problem()
+    model, _, params, _ = gn_problem()
     with pytest.raises(ValueError, match="does not fit loss_fn's input"):
         ggn_operator(model, lambda z: z @ jnp.ones(2), params)
