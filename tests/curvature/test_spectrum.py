@@ -31,6 +31,12 @@ def test_extreme_eigenvalues_match_eigh_to_1e8(name):
         np.testing.assert_allclose(bottom, true[:3], rtol=1e-8)
 
 
+def test_nan_operator_gives_nan_not_an_error():
+    a = with_spectrum(spectra(N_BIG, seed=5)["indefinite"], seed=6)
+    a[3, 7] = a[7, 3] = np.nan
+    assert np.all(np.isnan(np.asarray(_extremes(linear_operator(a)))))
+
+
 # --- which, ordering, eigenvectors (n = 40) ----------------------------------------
 
 N = 40
@@ -89,8 +95,9 @@ _cond = jax.jit(condition_number)
         (np.geomspace(1e-3, 1e3, 6), 1e6),
         ([-4.0, -0.5, 0.25, 1.0, 2.0, 8.0], 32.0),  # indefinite: nearest zero is interior
         ([0.0, 1.0, 2.0, 3.0, 4.0, 5.0], np.inf),  # singular
+        ([np.nan, 1.0, 2.0, 3.0, 4.0, 5.0], np.nan),  # NaN flows through
     ],
-    ids=["spd-1e2", "spd-1e6", "indefinite", "singular"],
+    ids=["spd-1e2", "spd-1e6", "indefinite", "singular", "nan"],
 )
 def test_condition_number(eigs, kappa):
     # n = 6 <= 10: Lanczos checks convergence only after 10 steps, so it runs to n (exact)
