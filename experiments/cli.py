@@ -1,19 +1,46 @@
 """Command line: ``curvax run | resume | plot | list`` (also ``python -m experiments``).
 
-Exit status: 0 done; 1 a run failed with an error; 2 a bad config or bad arguments (nothing
-written); 130 interrupted with Ctrl-C (the finished pairs are kept, the run is marked
-interrupted and can be continued with ``curvax resume RUN_DIR``).
+Exit status: 0 done; 1 a run failed (an error, or a file that cannot be written: the line
+names it); 2 a bad config or bad arguments (nothing written); 128 + the signal's number when
+stopped by a signal: 130 Ctrl-C (SIGINT), 143 SIGTERM (a scheduler's kill), 129 SIGHUP. When
+stopped, the finished pairs are kept, the run is marked interrupted and can be continued
+with ``curvax resume RUN_DIR``. Every error is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGHUP) turned into the KeyboardInterrupt that Ctrl-C raises,
+    so that every path that keeps the finished pairs on Ctrl-C keeps them here too."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_stop_signal(signum, _frame):
+    for sig in _STOP_SIGNALS:  # one is enough: let the clean-up finish
+        signal.signal(sig, signal.SIG_IGN)
+    raise Stopped(signum)
+
+
+def _exit_status(interrupt: KeyboardInterrupt) -> int:
+    return 128 + interrupt.signum if isinstance(interrupt, Stopped) else EXIT_INTERRUPTED
+
+
+def _signal_name(interrupt: KeyboardInterrupt) -> str:
+    return signal.Signals(interrupt.signum).name if isinstance(interrupt, Stopped) else "Ctrl-C"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +85,12 @@ def _err(message: str) -> None:
 def main(argv=None) -> int:
     """Entry point of the ``curvax`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
+    previous = {}
+    if args.command in ("run", "resume"):
+        try:
+            previous = {sig: signal.signal(sig, _on_stop_signal) for sig in _STOP_SIGNALS}
+        except ValueError:  # not the main thread: leave signals alone
+            previous = {}
     try:
         if args.command == "run":
             return _run(args)
@@ -68,6 +101,12 @@ def main(argv=None) -> int:
         return _list(args)
     except BrokenPipeError:  # e.g. `curvax list | head`
         return EXIT_OK
+    except KeyboardInterrupt as stop:  # before a run folder was written to, or between steps
+        _err(f"interrupted ({_signal_name(stop)})")
+        return _exit_status(stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _validated(path: Path, device):
@@ -86,43 +125,90 @@ def _validated(path: Path, device):
 
 
 def _run(args) -> int:
-    from experiments.records import new_run_dir
+    from experiments.records import RecordError, new_run_dir
+    from experiments.run_lock import LOCK_NAME, RunLock, RunLocked
 
     spec = _validated(args.config, args.device)
     if spec is None:
         return EXIT_USAGE
-    if args.out is not None:
-        if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
-            _err(f"--out {args.out}: exists and is not an empty folder; choose a new one")
-            return EXIT_USAGE
-        args.out.mkdir(parents=True, exist_ok=True)
-        run_dir = args.out
-    else:
-        run_dir = new_run_dir(args.runs_dir, spec.name)
-    print(f"curvax: {spec.name}: {len(spec.problems)} problem instance(s) x {len(spec.optimizers)} "
-          f"optimizer(s) -> {run_dir}", file=sys.stderr)
-    return _execute(spec, run_dir, args, resume=None)
+    try:
+        if args.out is not None:
+            out = args.out
+            if out.exists() and not out.is_dir():
+                _err(f"--out {out}: exists and is not a folder; choose a new one")
+                return EXIT_USAGE
+            if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()):
+                _err(f"--out {out}: exists and is not an empty folder; choose a new one")
+                return EXIT_USAGE
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise RecordError(out, err, "create") from None
+            run_dir = out
+        else:
+            if args.runs_dir.exists() and not args.runs_dir.is_dir():
+                _err(f"--runs-dir {args.runs_dir}: exists and is not a folder")
+                return EXIT_USAGE
+            run_dir = new_run_dir(args.runs_dir, spec.name)
+        with RunLock(run_dir):
+            if args.out is not None and any(p.name != LOCK_NAME for p in run_dir.iterdir()):
+                _err(f"--out {run_dir}: another run started writing here first; choose a new folder")
+                return EXIT_USAGE
+            print(f"curvax: {spec.name}: {len(spec.problems)} problem instance(s) x {len(spec.optimizers)} "
+                  f"optimizer(s) -> {run_dir}", file=sys.stderr)
+            return _execute(spec, run_dir, args, resume=None)
+    except RunLocked as err:
+        _err(str(err))
+        return EXIT_USAGE
+    except RecordError as err:
+        _err(str(err))
+        return EXIT_FAILED
 
 
 def _resume(args) -> int:
-    from experiments.records import load_run
+    from experiments.records import RecordError, config_digest, load_run
+    from experiments.run_lock import RunLock, RunLocked
 
     try:
-        data = load_run(args.run_dir)
-    except (FileNotFoundError, ValueError) as err:
+        with RunLock(args.run_dir) if args.run_dir.is_dir() else _no_lock():
+            try:
+                data = load_run(args.run_dir, trace_required=False)
+            except (FileNotFoundError, ValueError) as err:
+                _err(str(err))
+                return EXIT_USAGE
+            if data.results.get("status") == "complete":
+                _err(f"{args.run_dir}: this run is complete; nothing to resume")
+                return EXIT_USAGE
+            config_path = args.run_dir / data.results.get("config", "config.toml")
+            stored = data.results.get("config_sha256")
+            if stored is not None and config_path.is_file() and config_digest(data.config_text) != stored:
+                _err(f"{config_path}: edited after the run started, so its finished pairs no longer match it; "
+                     f"restore the file, or start a new run: curvax run {config_path}")
+                return EXIT_USAGE
+            spec = _validated(config_path, args.device)
+            if spec is None:
+                return EXIT_USAGE
+            return _execute(spec, args.run_dir, args, resume=data)
+    except RunLocked as err:
         _err(str(err))
         return EXIT_USAGE
-    if data.results.get("status") == "complete":
-        _err(f"{args.run_dir}: this run is complete; nothing to resume")
-        return EXIT_USAGE
-    spec = _validated(args.run_dir / data.results.get("config", "config.toml"), args.device)
-    if spec is None:
-        return EXIT_USAGE
-    return _execute(spec, args.run_dir, args, resume=data)
+    except RecordError as err:
+        _err(str(err))
+        return EXIT_FAILED
+
+
+class _no_lock:
+    """Stand-in for RunLock where there is no folder to lock (load_run then says why)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
 
 
 def _execute(spec, run_dir: Path, args, resume) -> int:
-    from experiments.records import load_run
+    from experiments.records import RecordError, load_run
     from experiments.report import ProgressBar, summary_table
     from experiments.runner import PairError, run_experiment
 
@@ -130,36 +216,69 @@ def _execute(spec, run_dir: Path, args, resume) -> int:
     status = EXIT_OK
     try:
         run_experiment(spec, run_dir, progress=progress, resume=resume)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         progress.close()
-        _err(f"interrupted; finished pairs are kept in {run_dir} (continue with: curvax resume {run_dir})")
-        status = EXIT_INTERRUPTED
+        _err(f"interrupted ({_signal_name(stop)}); finished pairs are kept in {run_dir} "
+             f"(continue with: curvax resume {run_dir})")
+        status = _exit_status(stop)
     except PairError as err:
         progress.close()
         _err(f"{err}; the run is marked failed, finished pairs are kept in {run_dir}")
         status = EXIT_FAILED
+    except RecordError as err:
+        progress.close()
+        _err(f"{err}; the run stopped; finished pairs are kept in {run_dir} "
+             f"(continue with: curvax resume {run_dir} once it can be written)")
+        status = EXIT_FAILED
     finally:
         progress.close()
-    data = load_run(run_dir)
+    try:
+        data = load_run(run_dir, trace_required=False)
+    except (FileNotFoundError, ValueError, RecordError):  # stopped before results.json was written
+        return status
     if data.results["runs"]:
         print(summary_table(data.results))
-    if not args.no_plots and data.results["runs"]:
+    if status != EXIT_FAILED and not args.no_plots and data.results["runs"]:
         from experiments.plots import plot_run
 
-        files = plot_run(data, formats=("png", "svg") if args.svg else None)
+        try:
+            files = plot_run(data, formats=("png", "svg") if args.svg else None)
+        except OSError as err:
+            _err(f"cannot write the figures: {_os_error(err)}; the records are complete "
+                 f"(draw them later with: curvax plot {run_dir})")
+            return EXIT_FAILED
         print(f"curvax: {len(files)} figure(s) in {run_dir / 'plots'}", file=sys.stderr)
     print(f"curvax: results in {run_dir}", file=sys.stderr)
     return status
 
 
+def _os_error(err: OSError) -> str:
+    """One line for an OSError: the path and the reason."""
+    if err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err)
+
+
 def _plot(args) -> int:
     from experiments.plots import plot_run
+    from experiments.records import RecordError, load_run
 
     try:
-        files = plot_run(args.run_dir, formats=("png", "svg") if args.svg else None, out_dir=args.out)
+        data = load_run(args.run_dir)
+    except (FileNotFoundError, ValueError, RecordError) as err:
+        _err(str(err))
+        return EXIT_USAGE
+    if not data.results["runs"]:
+        _err(f"{args.run_dir}: no finished pair is recorded in it; nothing to plot")
+        return EXIT_USAGE
+    try:
+        files = plot_run(data, formats=("png", "svg") if args.svg else None, out_dir=args.out)
     except (FileNotFoundError, ValueError) as err:
         _err(str(err))
         return EXIT_USAGE
+    except OSError as err:
+        _err(f"cannot write the figures: {_os_error(err)}")
+        return EXIT_FAILED
     for f in files:
         print(f)
     return EXIT_OK

@@ -140,10 +140,25 @@ def load(path, *, check_options: bool = True) -> ExperimentSpec:
     """Read and validate the TOML config at ``path``."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as err:
         raise ConfigError(str(path), "", f"cannot read the config file ({err.strerror or err})") from None
-    return loads(text, source=str(path), check_options=check_options)
+    return loads(decode_config(data, str(path)), source=str(path), check_options=check_options)
+
+
+def decode_config(data: bytes, source: str) -> str:
+    """A config file's bytes as text: UTF-8, with or without a byte-order mark; a binary or
+    otherwise encoded file is refused with a :class:`ConfigError` saying where it breaks."""
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise ConfigError(source, "", f"not a text file (a NUL byte at offset {nul}); "
+                                      "expected a TOML config (see docs/configs.md)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ConfigError(source, "", f"not UTF-8 text (byte {data[err.start]:#04x} on line {line}); "
+                                      "save the config as UTF-8") from None
 
 
 def loads(text: str, *, source: str = "<string>", check_options: bool = True) -> ExperimentSpec:
@@ -153,6 +168,7 @@ def loads(text: str, *, source: str = "<string>", check_options: bool = True) ->
     ``jax.eval_shape`` (abstract evaluation, nothing compiled) so that the method's own
     checks of option values run before the experiment starts.
     """
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

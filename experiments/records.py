@@ -1,33 +1,38 @@
 """Results on disk: the config copy, ``results.json``, ``trace.csv`` and ``environment.json``.
 
-Every file is written to a temporary name in the same folder and moved into place with
-``os.replace`` (atomic on POSIX and Windows), so a reader never sees a half-written file.
-``results.json`` is rewritten after every (problem, optimizer) pair; ``trace.csv`` (tidy long
-form, one row per run and iteration) at most every few seconds and when the run ends or is
-interrupted. A missing value in the CSV is an empty field; in JSON a non-finite number is null.
+``results.json`` is replaced whole after every (problem, optimizer) pair, through a synced
+temporary file (:func:`experiments.files.atomic_write`), so a reader never sees half of it.
+``trace.csv`` (tidy long form, one row per run and iteration) grows by one synced append per
+pair, written BEFORE the pair enters ``results.json``: a pair reported finished has its trace
+on disk, and a pair whose append failed (a full disk) or was cut short (a kill) is not
+listed and is run again by ``curvax resume``. A missing value in the CSV is an empty field;
+in JSON a non-finite number is null. :func:`load_run` checks both files and says which file
+and what in it is wrong.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as _dt
+import hashlib
+import io
 import json
 import math
-import os
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from experiments.files import RecordError, append, atomic_write, remove_temporaries
+
 __all__ = [
     "RESULT_FIELDS",
+    "RecordError",
     "RunData",
     "RunWriter",
     "TRACE_COLUMNS",
     "atomic_write",
+    "config_digest",
     "load_run",
     "new_run_dir",
 ]
@@ -45,27 +50,16 @@ RESULT_FIELDS = (
     "status", "message", "success",
 )
 FORMAT_VERSION = 1
+_TRACE_HEADER = ",".join(TRACE_COLUMNS) + "\n"
 
 
 def now_iso() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def atomic_write(path, data) -> None:
-    """Write ``data`` (str or bytes) to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})) as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+def config_digest(text: str) -> str:
+    """SHA-256 of a config's text: ``resume`` compares it with the stored one."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def new_run_dir(root, name: str) -> Path:
@@ -78,8 +72,12 @@ def new_run_dir(root, name: str) -> Path:
             path.mkdir(parents=True, exist_ok=False)
             return path
         except FileExistsError:
+            if not base.is_dir():
+                raise RecordError(base, "exists and is not a folder", "create") from None
             continue
-    raise FileExistsError(f"could not create a fresh run folder under {base}")
+        except OSError as err:  # a parent that is a file, a read-only folder, a full disk
+            raise RecordError(path, err, "create") from None
+    raise RecordError(base, "999 run folders with this time stamp exist already", "create")
 
 
 def json_number(value):
@@ -130,16 +128,12 @@ def _csv_text(value: str) -> str:
 
 
 class RunWriter:
-    """Writes one run folder incrementally: ``start``, then ``add`` per pair, then ``finish``."""
-
-    TRACE_EVERY_SECONDS = 5.0
+    """Writes one run folder incrementally: ``start`` (or ``resume``), ``add`` per pair,
+    then ``finish``. Every file error is a :class:`RecordError` naming the file."""
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
         self.results: dict = {}
-        self.chunks: list[str] = []
-        self._last_trace_write = 0.0
-        self._trace_dirty = False
 
     @property
     def next_run_id(self) -> int:
@@ -148,6 +142,7 @@ class RunWriter:
 
     def start(self, spec, environment: dict, *, problems: list, config_name: str = "config.toml") -> None:
         """Write the config copy, the environment and an empty ``results.json`` (status running)."""
+        remove_temporaries(self.run_dir)
         atomic_write(self.run_dir / config_name, spec.text)
         atomic_write(self.run_dir / "environment.json", json.dumps(_json_clean(environment), indent=2) + "\n")
         self.results = {
@@ -155,6 +150,7 @@ class RunWriter:
             "name": spec.name,
             "description": spec.description,
             "config": config_name,
+            "config_sha256": config_digest(spec.text),
             "source": spec.source,
             "status": "running",
             "started": now_iso(),
@@ -172,8 +168,8 @@ class RunWriter:
             "pairs": [],
             "runs": [],
         }
+        atomic_write(self.run_dir / "trace.csv", _TRACE_HEADER)
         self._write_results()
-        self._write_trace()
 
     def resume(self, data: "RunData", keep) -> None:
         """Continue a stored run, keeping the pairs ``(problem, label)`` in ``keep``.
@@ -181,6 +177,7 @@ class RunWriter:
         Their runs and trace rows stay; everything else is dropped (to be run again), and
         the run is marked running.
         """
+        remove_temporaries(self.run_dir)
         results = dict(data.results)
         results["pairs"] = [p for p in results["pairs"] if (p["problem"], p["label"]) in keep]
         results["runs"] = [r for r in results["runs"] if (r["problem"], r["label"]) in keep]
@@ -190,36 +187,29 @@ class RunWriter:
         self.results = results
         ids = np.asarray([r["run"] for r in results["runs"]], dtype=np.int64)
         rows = np.isin(data.trace["run"], ids)
-        self.chunks = [trace_chunk({k: v[rows] for k, v in data.trace.items()})] if rows.any() else []
-        self._write_trace()
+        kept = trace_chunk({k: v[rows] for k, v in data.trace.items()}) if rows.any() else ""
+        atomic_write(self.run_dir / "trace.csv", _TRACE_HEADER + kept)
         self._write_results()
 
     def add(self, pair: dict, runs: list[dict], trace_columns: dict | None) -> None:
-        """Record one finished (problem, optimizer) pair: its runs and its trace rows."""
-        self.results["pairs"].append(pair)
-        self.results["runs"].extend(runs)
+        """Record one finished (problem, optimizer) pair: its trace rows, then its runs."""
         if trace_columns is not None and len(trace_columns["run"]):
-            self.chunks.append(trace_chunk(trace_columns))
-            self._trace_dirty = True
-        self._write_results()
-        if time.monotonic() - self._last_trace_write > self.TRACE_EVERY_SECONDS:
-            self._write_trace()
+            append(self.run_dir / "trace.csv", trace_chunk(trace_columns))
+        results = dict(self.results)
+        results["pairs"] = self.results["pairs"] + [pair]
+        results["runs"] = self.results["runs"] + list(runs)
+        self._write_results(results)
+        self.results = results
 
     def finish(self, status: str) -> None:
-        """Final state: ``complete``, ``interrupted`` or ``failed``; flushes the trace."""
+        """Final state: ``complete``, ``interrupted`` or ``failed``."""
         self.results["status"] = status
         self.results["finished"] = now_iso()
-        self._write_trace()
         self._write_results()
 
-    def _write_results(self) -> None:
-        text = json.dumps(_json_clean(self.results), indent=1, allow_nan=False)
+    def _write_results(self, results: dict | None = None) -> None:
+        text = json.dumps(_json_clean(self.results if results is None else results), indent=1, allow_nan=False)
         atomic_write(self.run_dir / "results.json", text + "\n")
-
-    def _write_trace(self) -> None:
-        atomic_write(self.run_dir / "trace.csv", ",".join(TRACE_COLUMNS) + "\n" + "".join(self.chunks))
-        self._last_trace_write = time.monotonic()
-        self._trace_dirty = False
 
 
 @dataclass
@@ -242,48 +232,126 @@ class RunData:
         return {k: v[rows] for k, v in self.trace.items()}
 
 
-def load_run(run_dir) -> RunData:
-    """Read a run folder written by :class:`RunWriter` (complete or interrupted)."""
+# What load_run needs of results.json, by key: the type, and for lists of records the
+# fields every record must carry.
+_RESULTS_SHAPE = {"runs": RESULT_FIELDS, "pairs": ("problem", "label", "starts"),
+                  "problems": ("label", "name", "dim"), "optimizers": ("label", "method")}
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise RecordError(path, err, "read") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); "
+                         f"expected the {what} written by 'curvax run'") from None
+
+
+def read_results(path) -> dict:
+    """``results.json``, checked: valid JSON, the right format and the fields the plots and
+    the summary read; ValueError naming the file and what is wrong."""
+    path = Path(path)
+    text = _read_text(path, "results.json")
+    damaged = "; the file is damaged (an interrupted copy?) or not written by curvax"
+    if not text.strip():
+        raise ValueError(f"{path}: the file is empty{damaged}")
+    try:
+        results = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}){damaged}") from None
+    if not isinstance(results, dict):
+        raise ValueError(f"{path}: expected a JSON object, found a {type(results).__name__}{damaged}")
+    if results.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported format {results.get('format')!r} (expected {FORMAT_VERSION})")
+    for key, fields in _RESULTS_SHAPE.items():
+        records = results.get(key)
+        if not isinstance(records, list):
+            raise ValueError(f"{path}: {key!r} is missing or not a list{damaged}")
+        for i, record in enumerate(records):
+            missing = [f for f in fields if not isinstance(record, dict) or f not in record]
+            if missing:
+                raise ValueError(f"{path}: {key}[{i}] lacks the field(s) {', '.join(missing)}{damaged}")
+    return results
+
+
+def load_run(run_dir, *, trace_required: bool = True) -> RunData:
+    """Read a run folder written by :class:`RunWriter` (complete, interrupted or failed).
+
+    Raises FileNotFoundError when ``results.json`` (or, with ``trace_required``, ``trace.csv``)
+    is missing, ValueError naming the file and the fault when either is damaged, and
+    :class:`RecordError` when a file cannot be read. Runs listed in ``results.json`` without
+    trace rows (a folder of an older version killed before its trace was flushed) are
+    dropped, so that what is returned is fully recorded.
+    """
     run_dir = Path(run_dir)
     results_path = run_dir / "results.json"
     if not results_path.is_file():
         raise FileNotFoundError(f"{run_dir}: no results.json here; expected a folder written by 'curvax run'")
-    results = json.loads(results_path.read_text(encoding="utf-8"))
-    if results.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{results_path}: unsupported format {results.get('format')!r} (expected {FORMAT_VERSION})")
-    trace = read_trace(run_dir / "trace.csv")
+    results = read_results(results_path)
+    trace_path = run_dir / "trace.csv"
+    if trace_required and not trace_path.is_file():
+        raise FileNotFoundError(f"{trace_path}: missing; the per-iteration records of this run are gone "
+                                f"(re-run it, or 'curvax resume {run_dir}' to run its pairs again)")
+    trace = read_trace(trace_path)
     config_path = run_dir / results.get("config", "config.toml")
-    config_text = config_path.read_text(encoding="utf-8") if config_path.is_file() else ""
+    config_text = _read_text(config_path, "config copy") if config_path.is_file() else ""
     env_path = run_dir / "environment.json"
-    environment = json.loads(env_path.read_text(encoding="utf-8")) if env_path.is_file() else {}
-    # A run that was killed outright may list runs whose trace rows were not flushed yet;
-    # keep only runs that are fully recorded in both files.
-    if results["runs"] and trace["run"].size:
-        present = set(np.unique(trace["run"]).tolist())
-        results["runs"] = [r for r in results["runs"] if r["run"] in present]
-    elif not trace["run"].size:
-        results["runs"] = []
+    try:
+        environment = json.loads(_read_text(env_path, "environment.json")) if env_path.is_file() else {}
+    except json.JSONDecodeError:
+        environment = {}  # informational only: a damaged copy does not stop a plot
+    present = set(np.unique(trace["run"]).tolist())
+    results["runs"] = [r for r in results["runs"] if r["run"] in present]
     return RunData(run_dir, results, trace, config_text, environment)
 
 
 def read_trace(path) -> dict:
-    """``trace.csv`` as column -> numpy array (floats with NaN for empty, ints, strings)."""
+    """``trace.csv`` as column -> numpy array (floats with NaN for empty, ints, strings).
+
+    A missing file reads as no rows. A last line without its newline (a process killed
+    in the middle of an append) is dropped; any other malformed row raises ValueError
+    naming the file, the line and the column.
+    """
+    path = Path(path)
     cols: dict[str, list] = {name: [] for name in TRACE_COLUMNS}
-    if Path(path).is_file():
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is not None and tuple(header) != TRACE_COLUMNS:
-                raise ValueError(f"{path}: unexpected columns {header}; expected {list(TRACE_COLUMNS)}")
-            for row in reader:
-                for name, value in zip(TRACE_COLUMNS, row):
-                    cols[name].append(value)
+    if path.is_file():
+        text = _read_text(path, "trace.csv")
+        if text and not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]  # a torn final row
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, None)
+        if header is not None and tuple(header) != TRACE_COLUMNS:
+            raise ValueError(f"{path}: unexpected columns {header}; expected {list(TRACE_COLUMNS)}")
+        for line, row in enumerate(reader, start=2):
+            if len(row) != len(TRACE_COLUMNS):
+                raise ValueError(f"{path}: line {line} has {len(row)} fields, expected {len(TRACE_COLUMNS)}; "
+                                 "the file is damaged")
+            for name, value in zip(TRACE_COLUMNS, row):
+                cols[name].append((line, value))
     out = {}
     for name, values in cols.items():
-        if name in _TEXT_COLUMNS:
-            out[name] = np.asarray(values, dtype=object)
-        elif name in _INT_COLUMNS:
-            out[name] = np.asarray([int(v) for v in values], dtype=np.int64)
-        else:
-            out[name] = np.asarray([float(v) if v else math.nan for v in values], dtype=np.float64)
+        parse = str if name in _TEXT_COLUMNS else int if name in _INT_COLUMNS else _float_field
+        try:
+            parsed = [parse(v) for _, v in values]
+        except ValueError:
+            line, bad = next((ln, v) for ln, v in values if not _parses(parse, v))
+            raise ValueError(f"{path}: line {line}, column {name!r}: {bad!r} is not "
+                             f"{'an integer' if parse is int else 'a number'}; the file is damaged") from None
+        dtype = object if parse is str else np.int64 if parse is int else np.float64
+        out[name] = np.asarray(parsed, dtype=dtype)
     return out
+
+
+def _float_field(value: str) -> float:
+    return float(value) if value else math.nan
+
+
+def _parses(parse, value) -> bool:
+    try:
+        parse(value)
+        return True
+    except ValueError:
+        return False

@@ -95,11 +95,11 @@ def summary_rows(results: dict) -> list[dict]:
 
 
 def _status_text(runs, converged) -> str:
-    if converged == len(runs):
-        return f"converged {converged}/{len(runs)}"
-    names = Counter(r["message"].split(":")[0].split(";")[0] for r in runs if not r["success"])
-    worst = names.most_common(1)[0][0]
-    return f"converged {converged}/{len(runs)}, {worst} {sum(names.values())}"
+    """``converged 3/5, maximum number of iterations reached 1, no further progress 1``:
+    each reason a run did not converge, with its own count, most frequent first."""
+    text = f"converged {converged}/{len(runs)}"
+    reasons = Counter(r["message"].split(":")[0].split(";")[0] for r in runs if not r["success"])
+    return ", ".join([text] + [f"{reason} {count}" for reason, count in reasons.most_common()])
 
 
 def _fmt(value, kind) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 
 from experiments.backend import environment, precision, select_device
 from experiments.config import ExperimentSpec, OptimizerSpec, ProblemSpec
-from experiments.records import RunData, RunWriter, json_number
+from experiments.records import RecordError, RunData, RunWriter, json_number
 from experiments.timing import checkpoint_thresholds, interpolate_axis
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "problem_supplied_options",
     "run_experiment",
     "run_pair",
+    "seed_key",
     "starting_points",
 ]
 
@@ -52,6 +53,19 @@ def build_problem(name: str, params: dict, seed: int):
     if "seed" in registry.params(name) and "seed" not in params:
         params["seed"] = seed
     return registry.get(name, **params)
+
+
+def seed_key(seed: int) -> jax.Array:
+    """The PRNG key of a config's ``seed``, using all 64 bits of it whatever the precision.
+
+    ``jax.random.PRNGKey(seed)`` keeps only the low 32 bits when x64 is off (a float32
+    config), so seeds 1 and 2**32 + 1 would draw the same starts; the two words are set
+    here directly, as ``PRNGKey`` does with x64 on (the same key for every seed < 2**32).
+    """
+    seed = int(seed)
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    return jnp.asarray(np.array([seed >> 32, seed & 0xFFFFFFFF], dtype=np.uint32))
 
 
 def starting_points(problem, ps: ProblemSpec, key) -> jax.Array:
@@ -324,6 +338,16 @@ def _finished_pairs(results: dict) -> set:
     return {(p["problem"], p["label"]) for p in results["pairs"] if counts.get((p["problem"], p["label"])) == p["starts"]}
 
 
+def _finish_after(writer: RunWriter, status: str) -> None:
+    """Mark the run ``status`` after an error, where the folder can still be written: the
+    error that stopped the run is the one to report, not a second one from this write (a
+    full disk fails both)."""
+    try:
+        writer.finish(status)
+    except (RecordError, KeyboardInterrupt):
+        pass
+
+
 def default_compile_workers() -> int:
     """Compile threads: 2 when there are two cores or more (XLA compiles without the GIL)."""
     return 2 if (os.cpu_count() or 1) >= 2 else 1
@@ -347,7 +371,7 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
         device = select_device(spec.device)
         with jax.default_device(device):
             instances = [build_problem(ps.name, ps.params, spec.seed) for ps in spec.problems]
-            root = jax.random.PRNGKey(spec.seed)
+            root = seed_key(spec.seed)
             starts = [jax.device_put(starting_points(p, ps, jax.random.fold_in(root, i)), device)
                       for i, (ps, p) in enumerate(zip(spec.problems, instances))]
             done = set()
@@ -394,13 +418,9 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
                             p = outcome.pair
                             progress.step(f"{name}: compile {p['compile_seconds']:.2f} s, "
                                           f"run {p['run_seconds']:.3g} s ({p['starts']} starts)")
-            except KeyboardInterrupt:
+            except BaseException as err:
                 pool.shutdown(wait=False, cancel_futures=True)
-                writer.finish("interrupted")
-                raise
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                writer.finish("failed")
+                _finish_after(writer, "interrupted" if isinstance(err, KeyboardInterrupt) else "failed")
                 raise
             pool.shutdown(wait=True)
             writer.finish("complete")

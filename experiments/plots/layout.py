@@ -6,6 +6,7 @@ pyplot, so plotting works headless and leaves no global state behind.
 
 from __future__ import annotations
 
+import errno
 import math
 import re
 from pathlib import Path
@@ -14,7 +15,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
-__all__ = ["colors", "grid", "legend_below", "log_y", "new_figure", "save", "signed_log_scale", "slug", "title"]
+__all__ = ["colors", "grid", "legend_below", "log_y", "new_figure", "save", "signed_log_scale", "slug", "title",
+           "unique_slugs"]
 
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
             "#7f7f7f", "#bcbd22")
@@ -68,14 +70,24 @@ def legend_below(fig: Figure, handles, labels) -> None:
 
 
 def save(fig: Figure, out_dir: Path, stem: str, formats) -> list[Path]:
-    """Write ``stem.png`` (and ``stem.svg`` when asked) into ``out_dir``; returns the paths."""
+    """Write ``stem.png`` (and ``stem.svg`` when asked) into ``out_dir``; returns the paths.
+
+    Each file goes through a hidden temporary name and ``replace``, so a failed save (a full
+    disk) leaves the previous figure and no partial file; OSError names the path.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", str(out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in formats:
         path = out_dir / f"{stem}.{fmt}"
         tmp = out_dir / f".{stem}.tmp.{fmt}"
-        fig.savefig(tmp, format=fmt)
-        tmp.replace(path)
+        try:
+            fig.savefig(tmp, format=fmt)
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         paths.append(path)
     return paths
 
@@ -83,6 +95,24 @@ def save(fig: Figure, out_dir: Path, stem: str, formats) -> list[Path]:
 def slug(text: str) -> str:
     """A file-name-safe version of a label."""
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "problem"
+
+
+def unique_slugs(labels) -> dict:
+    """label -> a file-name-safe stem, distinct for distinct labels even when their slugs
+    agree (``Rosen A`` and ``rosen-a``: ``rosen_a`` and ``rosen_a_2``, in the given order);
+    compared case-insensitively, as on macOS and Windows file systems."""
+    out, taken = {}, set()
+    for label in labels:
+        if label in out:
+            continue
+        base = stem = slug(label)
+        k = 1
+        while stem in taken:
+            k += 1
+            stem = f"{base}_{k}"
+        taken.add(stem)
+        out[label] = stem
+    return out
 
 
 def signed_log_scale(ax, values) -> None:

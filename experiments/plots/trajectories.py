@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.plots.layout import colors, grid, new_figure, save, slug, title
+from experiments.plots.layout import colors, grid, new_figure, save, title, unique_slugs
 
 __all__ = ["plot_trajectories", "surface"]
 
@@ -60,6 +60,7 @@ def plot_trajectories(data, problem_of, out_dir: Path, formats) -> list[Path]:
     labels = [o["label"] for o in data.results["optimizers"]]
     color = colors(labels)
     files = []
+    stems = unique_slugs(meta["label"] for meta in data.results["problems"])
     for meta in data.results["problems"]:
         if meta["dim"] != 2:
             continue
@@ -111,5 +112,5 @@ def plot_trajectories(data, problem_of, out_dir: Path, formats) -> list[Path]:
         scale = "log-spaced levels of f" if base is not None else "linear levels of f"
         title(fig, f"{meta['label']}: paths over contours ({scale}); arrows: \u2212\u2207f direction; "
                    "\u2605 known minima, o start, x end")
-        files += save(fig, out_dir, f"trajectories_{slug(meta['label'])}", formats)
+        files += save(fig, out_dir, f"trajectories_{stems[meta['label']]}", formats)
     return files

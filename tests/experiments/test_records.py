@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from experiments.records import TRACE_COLUMNS, RunWriter, atomic_write, load_run, new_run_dir, read_trace, trace_chunk
+from experiments.records import RESULT_FIELDS, TRACE_COLUMNS, RunWriter, atomic_write, load_run, new_run_dir, read_trace, trace_chunk
 from experiments.report import ProgressBar, summary_rows, summary_table
 
 
@@ -64,7 +64,7 @@ class _Spec:
 
 
 def _runs(pair, ids):
-    return [{"run": i, "problem": pair[0], "label": pair[1]} for i in ids]
+    return [{**dict.fromkeys(RESULT_FIELDS), "run": i, "problem": pair[0], "label": pair[1]} for i in ids]
 
 
 def _rows(ids):
@@ -73,14 +73,23 @@ def _rows(ids):
             "iteration": [0] * n, "f": [1.0] * n}
 
 
-def test_load_run_drops_runs_whose_trace_was_never_flushed(tmp_path):
+def test_a_pair_is_on_disk_in_both_files_when_add_returns(tmp_path):
     writer = RunWriter(tmp_path)
-    writer.TRACE_EVERY_SECONDS = 1e9  # only the first add flushes the trace
     writer.start(_Spec(), {"device": "cpu"}, problems=[])
-    writer._last_trace_write = -math.inf  # ... and it does
     writer.add({"problem": "p", "label": "A", "starts": 1}, _runs(("p", "A"), [0]), _rows([0]))
+    assert [r["run"] for r in json.loads((tmp_path / "results.json").read_text())["runs"]] == [0]
+    assert read_trace(tmp_path / "trace.csv")["run"].tolist() == [0]  # no flush window
     writer.add({"problem": "p", "label": "B", "starts": 1}, _runs(("p", "B"), [1]), _rows([1]))
-    # as if the process were killed now: results.json lists 2 runs, trace.csv holds 1
+    assert read_trace(tmp_path / "trace.csv")["run"].tolist() == [0, 1]
+    assert [r["run"] for r in load_run(tmp_path).results["runs"]] == [0, 1]
+
+
+def test_load_run_drops_runs_without_trace_rows(tmp_path):
+    writer = RunWriter(tmp_path)
+    writer.start(_Spec(), {"device": "cpu"}, problems=[])
+    writer.add({"problem": "p", "label": "A", "starts": 1}, _runs(("p", "A"), [0]), _rows([0]))
+    writer.add({"problem": "p", "label": "B", "starts": 1}, _runs(("p", "B"), [1]), None)
+    # results.json lists 2 runs, trace.csv holds rows of 1 (a folder of an older version)
     assert len(json.loads((tmp_path / "results.json").read_text())["runs"]) == 2
     data = load_run(tmp_path)
     assert [r["run"] for r in data.results["runs"]] == [0]
