@@ -6,12 +6,34 @@ back; ``plot_run(dir)`` draws the figures; ``summary_table(results)`` formats th
 CLI prints. The command line (``curvax`` / ``python -m experiments``) is ``experiments.cli``.
 """
 
-from experiments.backend import DeviceError, precision, select_device
-from experiments.config import ConfigError, ExperimentSpec, OptimizerSpec, PlotSpec, ProblemSpec, load, loads
-from experiments.plots import plot_run
-from experiments.records import TRACE_COLUMNS, RunData, load_run
-from experiments.report import summary_table
-from experiments.runner import run_experiment
+import importlib
+
+# Public names -> the module that defines them, imported on first use (PEP 562), so that
+# ``import experiments`` (and the CLI's start, its signal handlers and ``--help``) does not
+# wait for JAX and matplotlib.
+_HOME = {
+    "DeviceError": "backend", "precision": "backend", "select_device": "backend",
+    "ConfigError": "config", "ExperimentSpec": "config", "OptimizerSpec": "config", "PlotSpec": "config",
+    "ProblemSpec": "config", "load": "config", "loads": "config",
+    "plot_run": "plots",
+    "TRACE_COLUMNS": "records", "RunData": "records", "load_run": "records",
+    "summary_table": "report",
+    "run_experiment": "runner",
+}
+
+
+def __getattr__(name):
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'experiments' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"experiments.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOME))
+
 
 __all__ = [
     "ConfigError",

@@ -10,37 +10,12 @@ with ``curvax resume RUN_DIR``. Every error is one line on stderr, never a trace
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-class Stopped(KeyboardInterrupt):
-    """A stop signal (SIGTERM, SIGHUP) turned into the KeyboardInterrupt that Ctrl-C raises,
-    so that every path that keeps the finished pairs on Ctrl-C keeps them here too."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _on_stop_signal(signum, _frame):
-    for sig in _STOP_SIGNALS:  # one is enough: let the clean-up finish
-        signal.signal(sig, signal.SIG_IGN)
-    raise Stopped(signum)
-
-
-def _exit_status(interrupt: KeyboardInterrupt) -> int:
-    return 128 + interrupt.signum if isinstance(interrupt, Stopped) else EXIT_INTERRUPTED
-
-
-def _signal_name(interrupt: KeyboardInterrupt) -> str:
-    return signal.Signals(interrupt.signum).name if isinstance(interrupt, Stopped) else "Ctrl-C"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,14 +59,11 @@ def _err(message: str) -> None:
 
 def main(argv=None) -> int:
     """Entry point of the ``curvax`` console script; returns the exit status."""
-    args = _parser().parse_args(argv)
-    previous = {}
-    if args.command in ("run", "resume"):
-        try:
-            previous = {sig: signal.signal(sig, _on_stop_signal) for sig in _STOP_SIGNALS}
-        except ValueError:  # not the main thread: leave signals alone
-            previous = {}
+    from experiments import stop
+
+    restore = stop.install()
     try:
+        args = _parser().parse_args(argv)
         if args.command == "run":
             return _run(args)
         if args.command == "resume":
@@ -101,12 +73,14 @@ def main(argv=None) -> int:
         return _list(args)
     except BrokenPipeError:  # e.g. `curvax list | head`
         return EXIT_OK
-    except KeyboardInterrupt as stop:  # before a run folder was written to, or between steps
-        _err(f"interrupted ({_signal_name(stop)})")
-        return _exit_status(stop)
+    except (KeyboardInterrupt, ImportError) as err:  # before a run folder was written to
+        stopped = stop.as_stop(err)
+        if stopped is None:
+            raise
+        _err(f"interrupted ({stopped.name})")
+        return stopped.exit_status
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore()
 
 
 def _validated(path: Path, device):
@@ -131,6 +105,7 @@ def _run(args) -> int:
     spec = _validated(args.config, args.device)
     if spec is None:
         return EXIT_USAGE
+    run_dir = made = None
     try:
         if args.out is not None:
             out = args.out
@@ -140,6 +115,7 @@ def _run(args) -> int:
             if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()):
                 _err(f"--out {out}: exists and is not an empty folder; choose a new one")
                 return EXIT_USAGE
+            made = None if out.exists() else out
             try:
                 out.mkdir(parents=True, exist_ok=True)
             except OSError as err:
@@ -149,7 +125,7 @@ def _run(args) -> int:
             if args.runs_dir.exists() and not args.runs_dir.is_dir():
                 _err(f"--runs-dir {args.runs_dir}: exists and is not a folder")
                 return EXIT_USAGE
-            run_dir = new_run_dir(args.runs_dir, spec.name)
+            run_dir = made = new_run_dir(args.runs_dir, spec.name)
         with RunLock(run_dir):
             if args.out is not None and any(p.name != LOCK_NAME for p in run_dir.iterdir()):
                 _err(f"--out {run_dir}: another run started writing here first; choose a new folder")
@@ -163,6 +139,9 @@ def _run(args) -> int:
     except RecordError as err:
         _err(str(err))
         return EXIT_FAILED
+    finally:
+        if made is not None and made.is_dir() and not any(made.iterdir()):
+            made.rmdir()  # stopped before anything was written: leave no empty run folder
 
 
 def _resume(args) -> int:
@@ -208,19 +187,23 @@ class _no_lock:
 
 
 def _execute(spec, run_dir: Path, args, resume) -> int:
+    from experiments import stop
     from experiments.records import RecordError, load_run
     from experiments.report import ProgressBar, summary_table
     from experiments.runner import PairError, run_experiment
+
+    stop.check()
 
     progress = ProgressBar(len(spec.problems) * len(spec.optimizers))
     status = EXIT_OK
     try:
         run_experiment(spec, run_dir, progress=progress, resume=resume)
-    except KeyboardInterrupt as stop:
+    except KeyboardInterrupt as err:
         progress.close()
-        _err(f"interrupted ({_signal_name(stop)}); finished pairs are kept in {run_dir} "
+        stopped = stop.as_stop(err)
+        _err(f"interrupted ({stopped.name}); finished pairs are kept in {run_dir} "
              f"(continue with: curvax resume {run_dir})")
-        status = _exit_status(stop)
+        status = stopped.exit_status
     except PairError as err:
         progress.close()
         _err(f"{err}; the run is marked failed, finished pairs are kept in {run_dir}")
@@ -238,6 +221,8 @@ def _execute(spec, run_dir: Path, args, resume) -> int:
         return status
     if data.results["runs"]:
         print(summary_table(data.results))
+    if status == EXIT_OK and stop.pending() is not None:  # a signal swallowed after the last pair
+        return stop.Stopped(stop.pending()).exit_status
     if status != EXIT_FAILED and not args.no_plots and data.results["runs"]:
         from experiments.plots import plot_run
 

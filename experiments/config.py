@@ -70,6 +70,7 @@ class ProblemSpec:
     starts: int = 1
     x0: Optional[tuple] = None
     key: str = ""  # where it came from in the file, e.g. "problems[1]"
+    dim: int = 0  # the built instance's dimension (0: not known)
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,7 @@ class _Validator:
         problems = self.problems(self.array_of_tables(data, "problems"), seed, dtype)
         optimizers = self.optimizers(self.array_of_tables(data, "optimizers"), max_iter, gtol)
         plots = self.plots(self.table(data, "plots"))
+        self.sizes(problems, optimizers, plots, dtype)
         return ExperimentSpec(
             name=name, seed=seed, dtype=dtype, device=device, description=description,
             max_iter=max_iter, gtol=gtol, repeats=repeats, problems=problems, optimizers=optimizers,
@@ -387,7 +389,7 @@ class _Validator:
         elif swept:
             label = label + " (" + ", ".join(f"{k}={_fmt_value(params[k])}" for k in swept) + ")"
         return ProblemSpec(name=name, params=dict(params), label=label, starts=len(x0) if x0 else starts,
-                           x0=x0, key=key)
+                           x0=x0, key=key, dim=int(problem.dim))
 
     def x0(self, table, key, starts):
         if "x0" not in table:
@@ -458,6 +460,20 @@ class _Validator:
             out.append(OptimizerSpec(method=method, label=label, options=options, max_iter=m, gtol=g, key=key))
         self.unique_labels("optimizers", "optimizers", out)
         return tuple(out)
+
+    def sizes(self, problems, optimizers, plots, dtype):
+        """Refuse a pair whose memory (from shapes: starts x trace x state) exceeds the machine's."""
+        from experiments.preflight import check_pair
+
+        record = plots.trajectories or plots.curvature
+        for ps in problems:
+            for opt in optimizers:
+                try:
+                    check_pair(opt.method, opt.options, dim=ps.dim, starts=ps.starts, max_iter=opt.max_iter,
+                               record_path=record and ps.dim <= plots.path_max_dim, dtype=dtype)
+                except ValueError as err:
+                    self.fail(f"{opt.key}", f"with {ps.key} ({ps.label}): {err}; lower "
+                                            "max_iter, starts, dim or the method's memory")
 
     def unique_labels(self, key, what, specs):
         labels = [spec.label for spec in specs]

@@ -72,8 +72,12 @@ class RunLock:
                 raise RecordError(self.path, err, "create") from None
             try:
                 os.write(fd, me)
-            finally:
+            except OSError as err:  # a full disk: no lock without its owner in it
                 os.close(fd)
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
+                raise RecordError(self.path, err) from None
+            os.close(fd)
             self.held = True
             return
         raise RunLocked(f"{self.path.parent}: could not take the lock {self.path}")

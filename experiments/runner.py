@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import stop
 from experiments.backend import environment, precision, select_device
 from experiments.config import ExperimentSpec, OptimizerSpec, ProblemSpec
 from experiments.records import RecordError, RunData, RunWriter, json_number
@@ -394,6 +395,7 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
                 # and timed with no compilation in flight, so compiles never share the CPU
                 # with a timed call.
                 for first in range(0, len(todo), workers):
+                    stop.check()
                     batch = todo[first:first + workers]
                     futures = [pool.submit(compile_pair, spec, problem, opt, x0s, device)
                                for _, problem, x0s, opt in batch]
@@ -412,6 +414,7 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
                             if progress is not None:
                                 progress.show(f"{name}: {text}")
 
+                        stop.check()
                         outcome = run_pair(spec, ps, problem, opt, x0s, writer.next_run_id, executable, phase)
                         writer.add(outcome.pair, outcome.runs, outcome.trace)
                         if progress is not None:

@@ -40,7 +40,17 @@ def _check_data(n_samples, seed):
     check(seed >= 0, f"seed must be >= 0, got {seed}")
 
 
-@register("linear_least_squares", tags=("ml", "convex", "least-squares"))
+def _data_footprint(*, dim, n_samples, **_):
+    return n_samples * (dim + 2) + 4 * dim
+
+
+def _mlp_footprint(*, n_samples, hidden, n_classes=1, **_):
+    sizes = (2,) + tuple(hidden) + (n_classes,)
+    weights = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+    return n_samples * sum(sizes) + 4 * weights
+
+
+@register("linear_least_squares", tags=("ml", "convex", "least-squares"), footprint=_data_footprint)
 def linear_least_squares(*, dim: int = 20, n_samples: int = 200, noise: float = 0.1, seed: int = 0):
     """Linear regression (1/2n) |A x - b|^2, A Gaussian (n_samples x dim), b = A w + noise * e; start 0.
 
@@ -62,7 +72,7 @@ def linear_least_squares(*, dim: int = 20, n_samples: int = 200, noise: float = 
                           data=dict(features=a, targets=b), description=linear_least_squares.__doc__)
 
 
-@register("logistic_regression", tags=("ml", "convex"))
+@register("logistic_regression", tags=("ml", "convex"), footprint=_data_footprint)
 def logistic_regression(*, dim: int = 10, n_samples: int = 200, l2: float = 1e-3, seed: int = 0):
     """L2-regularized logistic regression: mean_i log(1 + exp(-s_i a_i.x)) + (l2/2) |x|^2, labels s_i in {-1, +1}.
 
@@ -146,7 +156,7 @@ def _check_hidden(hidden):
           f"hidden must list 1 to 3 positive layer widths, got {list(hidden)}")
 
 
-@register("mlp_regression", tags=("ml",))
+@register("mlp_regression", tags=("ml",), footprint=_mlp_footprint)
 def mlp_regression(*, n_samples: int = 256, hidden: tuple = (16,), noise: float = 0.05, seed: int = 0):
     """Regression with a tanh MLP 2 -> hidden -> 1: (1/2n) sum_i (net(x; u_i) - v_i)^2, nonconvex, f* unknown.
 
@@ -169,7 +179,7 @@ def mlp_regression(*, n_samples: int = 256, hidden: tuple = (16,), noise: float 
                           data=dict(features=u, targets=v), description=mlp_regression.__doc__)
 
 
-@register("mlp_classification", tags=("ml",))
+@register("mlp_classification", tags=("ml",), footprint=_mlp_footprint)
 def mlp_classification(*, n_samples: int = 300, n_classes: int = 3, hidden: tuple = (16,), seed: int = 0):
     """Softmax classification of interleaved spirals with a tanh MLP 2 -> hidden -> n_classes; nonconvex, f* unknown.
 

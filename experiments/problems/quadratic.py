@@ -10,7 +10,13 @@ from .registry import check, const, least_squares, register
 _MAX_ROTATED_DIM = 2048
 
 
-@register("ill_conditioned_quadratic", tags=("ill-conditioned", "convex", "least-squares", "scalable"))
+def _footprint(*, dim, rotate, **_):
+    # the Gaussian matrix, its QR and the scaled factor (above the cap the factory refuses)
+    return dim * dim * 3 if rotate and dim <= _MAX_ROTATED_DIM else dim
+
+
+@register("ill_conditioned_quadratic", tags=("ill-conditioned", "convex", "least-squares", "scalable"),
+          footprint=_footprint)
 def ill_conditioned_quadratic(*, dim: int = 100, cond: float = 1e4, seed: int = 0, rotate: bool = True):
     """f(x) = x^T A x / 2 with A = Q diag(lambda) Q^T, lambda_k = cond^(k / (dim - 1)); f* = 0 at 0.
 

@@ -28,16 +28,22 @@ class _Entry:
     factory: Callable[..., Problem]
     tags: tuple
     defaults: dict
+    footprint: Optional[Callable[..., int]] = None
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register(name: str, *, tags: tuple = ()):
+def register(name: str, *, tags: tuple = (), footprint: Optional[Callable[..., int]] = None):
     """Decorator: register ``factory(**params) -> Problem`` under ``name`` with ``tags``.
 
     Every factory parameter must be keyword-only with a default (int, float, bool or a
-    tuple of ints); ``params(name)`` reports them.
+    tuple of ints); ``params(name)`` reports them. ``footprint(**params)``: about how many
+    float values an instance holds (data, x0, x_star) and one evaluation of ``fun`` and its
+    gradient needs, so that an absurd size is refused before anything is allocated; the
+    default counts every integer parameter but the seed as one vector of that length
+    (right for problems that are O(dim); give it for anything larger, e.g. n_samples x dim
+    data).
     """
 
     def deco(factory):
@@ -48,7 +54,7 @@ def register(name: str, *, tags: tuple = ()):
             if p.kind is not inspect.Parameter.KEYWORD_ONLY or p.default is inspect.Parameter.empty:
                 raise TypeError(f"problem factory {name!r}: parameter {p.name!r} must be keyword-only with a default")
             defaults[p.name] = p.default
-        _REGISTRY[name] = _Entry(factory, tuple(tags), defaults)
+        _REGISTRY[name] = _Entry(factory, tuple(tags), defaults, footprint)
         return factory
 
     return deco
@@ -79,7 +85,31 @@ def get(name: str, **kwargs) -> Problem:
     """
     entry = _entry(name)
     clean = {k: _check_param(name, k, v, entry.defaults) for k, v in kwargs.items()}
+    _check_size(name, entry, clean)
     return _build(name, tuple(sorted(clean.items())), bool(jax.config.jax_enable_x64))
+
+
+# Working copies an evaluation makes of the held values (x, gradient, residual, data casts).
+_FOOTPRINT_FACTOR = 8
+
+
+def footprint_bytes(name: str, **params) -> int:
+    """About how many bytes problem ``name`` with ``params`` needs to be built and evaluated
+    (float64; see ``register``'s ``footprint``)."""
+    entry = _entry(name)
+    full = {**entry.defaults, **params}
+    if entry.footprint is not None:
+        values = entry.footprint(**full)
+    else:
+        values = sum(v for k, v in full.items() if k != "seed" and isinstance(v, int) and not isinstance(v, bool))
+    return int(values) * 8 * _FOOTPRINT_FACTOR
+
+
+def _check_size(name, entry, params) -> None:
+    from optimizers.memory import check_fits
+
+    shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "seed") or "its defaults"
+    check_fits(footprint_bytes(name, **params), f"problem {name!r} with {shown}")
 
 
 def _entry(name) -> _Entry:
