@@ -413,3 +413,58 @@ def test_figures_of_labels_that_slug_alike_do_not_overwrite(tmp_path):
     assert len(written) >= 6
     for p in written:
         assert p.stat().st_mode & 0o777 == 0o640, p  # 0666 less the umask, like any program's files
+
+
+# --------------------------------------------------------------- sizes, seeds, the summary
+
+
+@pytest.mark.parametrize("edit, key", [
+    (('name = "booth"\nstarts = 2', 'name = "extended_rosenbrock"\ndim = 1e12'), "problems[0]"),
+    (("starts = 2", "starts = 1000000000"), "optimizers[0]"),
+    (("max_iter = 8", "max_iter = 1000000000"), "optimizers[0]"),
+    (('method = "gd"\nlabel = "GD"\nlearning_rate = 1e-3', 'method = "lbfgs"\nlabel = "GD"\nm = 1000000000'),
+     "optimizers[0]"),
+])
+def test_absurd_sizes_are_refused_before_allocating_with_the_memory_they_need(config, tmp_path, edit, key):
+    config.write_text(CHEAP.replace(*edit))
+    t0 = time.monotonic()
+    status, out, err = call(["run", config, "--out", tmp_path / "run"])
+    assert status == 2 and out == ""
+    line = one_line_error(err)
+    assert key in line and "GiB" in line and "would need" in line
+    assert not (tmp_path / "run").exists()
+    assert time.monotonic() - t0 < 60  # refused up front, not after filling the memory
+
+
+def test_seeds_are_used_whole():
+    from experiments.runner import seed_key
+    import jax
+
+    assert seed_key(7).tolist() == jax.random.PRNGKey(7).tolist()  # the same key below 2**32
+    assert seed_key(2**32 + 7).tolist() != seed_key(7).tolist()
+    assert seed_key(2**63 - 1).tolist() == [2**31 - 1, 2**32 - 1]
+    with pytest.raises(ValueError, match="seed"):
+        seed_key(-1)
+
+
+def test_float32_runs_tell_seeds_apart_above_32_bits(config, tmp_path):
+    firsts = []
+    for seed in (5, 2**32 + 5):
+        config.write_text(CHEAP.replace("seed = 1", f'seed = {seed}\ndtype = "float32"'))
+        status, _, err = call(["run", config, "--out", tmp_path / str(seed), "--no-plots"])
+        assert status == 0, err
+        trace = read_trace(tmp_path / str(seed) / "trace.csv")
+        firsts.append(float(trace["f"][0]))
+    assert firsts[0] != firsts[1]
+
+
+def test_summary_counts_each_failure_reason():
+    from experiments.report import summary_rows
+
+    messages = ["converged: ...", "maximum number of iterations reached", "no further progress: ...",
+                "maximum number of iterations reached", "f or its gradient is not finite at x0"]
+    runs = [{"problem": "p", "label": "A", "f": 1.0, "f_star": None, "gap": None, "nit": 1, "evaluations": 2,
+             "status": i, "success": m.startswith("converged"), "message": m} for i, m in enumerate(messages)]
+    status = summary_rows({"runs": runs, "pairs": []})[0]["status"]
+    assert status == ("converged 1/5, maximum number of iterations reached 2, no further progress 1, "
+                      "f or its gradient is not finite at x0 1")
