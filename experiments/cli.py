@@ -10,8 +10,13 @@ with ``curvax resume RUN_DIR``. Every error is one line on stderr, never a trace
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import sys
 from pathlib import Path
+
+from experiments.files import RecordError
+from experiments.run_lock import RunLocked
 
 __all__ = ["main"]
 
@@ -98,9 +103,27 @@ def _validated(path: Path, device):
     return spec
 
 
+def _writer(command):
+    """A command that writes a run folder: a held lock and an unwritable file are one line."""
+
+    @functools.wraps(command)
+    def run(args) -> int:
+        try:
+            return command(args)
+        except RunLocked as err:
+            _err(str(err))
+            return EXIT_USAGE
+        except RecordError as err:
+            _err(str(err))
+            return EXIT_FAILED
+
+    return run
+
+
+@_writer
 def _run(args) -> int:
-    from experiments.records import RecordError, new_run_dir
-    from experiments.run_lock import LOCK_NAME, RunLock, RunLocked
+    from experiments.records import new_run_dir
+    from experiments.run_lock import LOCK_NAME, RunLock
 
     spec = _validated(args.config, args.device)
     if spec is None:
@@ -133,57 +156,35 @@ def _run(args) -> int:
             print(f"curvax: {spec.name}: {len(spec.problems)} problem instance(s) x {len(spec.optimizers)} "
                   f"optimizer(s) -> {run_dir}", file=sys.stderr)
             return _execute(spec, run_dir, args, resume=None)
-    except RunLocked as err:
-        _err(str(err))
-        return EXIT_USAGE
-    except RecordError as err:
-        _err(str(err))
-        return EXIT_FAILED
     finally:
         if made is not None and made.is_dir() and not any(made.iterdir()):
             made.rmdir()  # stopped before anything was written: leave no empty run folder
 
 
+@_writer
 def _resume(args) -> int:
-    from experiments.records import RecordError, config_digest, load_run
-    from experiments.run_lock import RunLock, RunLocked
+    from experiments.records import config_digest, load_run
+    from experiments.run_lock import RunLock
 
-    try:
-        with RunLock(args.run_dir) if args.run_dir.is_dir() else _no_lock():
-            try:
-                data = load_run(args.run_dir, trace_required=False)
-            except (FileNotFoundError, ValueError) as err:
-                _err(str(err))
-                return EXIT_USAGE
-            if data.results.get("status") == "complete":
-                _err(f"{args.run_dir}: this run is complete; nothing to resume")
-                return EXIT_USAGE
-            config_path = args.run_dir / data.results.get("config", "config.toml")
-            stored = data.results.get("config_sha256")
-            if stored is not None and config_path.is_file() and config_digest(data.config_text) != stored:
-                _err(f"{config_path}: edited after the run started, so its finished pairs no longer match it; "
-                     f"restore the file, or start a new run: curvax run {config_path}")
-                return EXIT_USAGE
-            spec = _validated(config_path, args.device)
-            if spec is None:
-                return EXIT_USAGE
-            return _execute(spec, args.run_dir, args, resume=data)
-    except RunLocked as err:
-        _err(str(err))
-        return EXIT_USAGE
-    except RecordError as err:
-        _err(str(err))
-        return EXIT_FAILED
-
-
-class _no_lock:
-    """Stand-in for RunLock where there is no folder to lock (load_run then says why)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
+    with RunLock(args.run_dir) if args.run_dir.is_dir() else contextlib.nullcontext():
+        try:
+            data = load_run(args.run_dir, trace_required=False)
+        except (FileNotFoundError, ValueError) as err:
+            _err(str(err))
+            return EXIT_USAGE
+        if data.results.get("status") == "complete":
+            _err(f"{args.run_dir}: this run is complete; nothing to resume")
+            return EXIT_USAGE
+        config_path = args.run_dir / data.results.get("config", "config.toml")
+        stored = data.results.get("config_sha256")
+        if stored is not None and config_path.is_file() and config_digest(data.config_text) != stored:
+            _err(f"{config_path}: edited after the run started, so its finished pairs no longer match it; "
+                 f"restore the file, or start a new run: curvax run {config_path}")
+            return EXIT_USAGE
+        spec = _validated(config_path, args.device)
+        if spec is None:
+            return EXIT_USAGE
+        return _execute(spec, args.run_dir, args, resume=data)
 
 
 def _execute(spec, run_dir: Path, args, resume) -> int:
