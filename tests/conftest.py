@@ -4,13 +4,18 @@ faster-compiling XLA CPU pipeline.
 The suite is dominated by compiling small while-loops. XLA:CPU's fusion emitters make
 those compiles about 35% slower here (the quickstart config: 67 s -> 44 s of CPU time with
 them off), and no test measures run time, so they are switched off unless the caller has
-set XLA_FLAGS already. This must happen before JAX creates its CPU backend.
+set XLA_FLAGS already. This must happen before JAX creates its CPU backend. The flag is set
+only where the installed jaxlib knows it (0.5.3 and later): older ones abort at backend
+start on an unknown flag (experiments/xla_flags.py; importing it starts no backend).
 """
 
 import os
 
-if "xla_cpu_use_fusion_emitters" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_use_fusion_emitters=false").strip()
+from experiments.xla_flags import with_flag
+
+_flags = with_flag(os.environ.get("XLA_FLAGS", ""), "xla_cpu_use_fusion_emitters", False)
+if _flags:
+    os.environ["XLA_FLAGS"] = _flags
 
 import jax  # noqa: E402
 

@@ -6,6 +6,7 @@ hand-computed values at the standard starts, numpy/scipy solvers on the raw data
 """
 
 import functools
+import inspect
 import math
 
 import jax
@@ -25,7 +26,11 @@ ALL = names()
 
 
 # The functions under test are tiny: skip XLA's backend optimizations (compile time dominates).
-fast_jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
+# jax.jit takes compiler_options from jax 0.4.36 on; older ones compile at the default level.
+if "compiler_options" in inspect.signature(jax.jit).parameters:
+    fast_jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
+else:
+    fast_jit = jax.jit
 
 
 @functools.cache
