@@ -15,7 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optimizers.line_step import WOLFE_OPTIONS, first_scale, restart_or_stall, wolfe_step
+from optimizers.line_step import WOLFE_OPTIONS, check_wolfe_constants, first_scale, restart_or_stall, wolfe_step
 from optimizers.method import Iterate, Method
 
 __all__ = ["BFGS", "BFGSState"]
@@ -59,4 +59,5 @@ BFGS = Method(
     step=_step,
     options=dict(WOLFE_OPTIONS),
     doc="BFGS with a dense inverse Hessian and a strong-Wolfe line search (small n)",
+    validate=check_wolfe_constants,
 )
