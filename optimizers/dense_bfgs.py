@@ -60,4 +60,5 @@ BFGS = Method(
     options=dict(WOLFE_OPTIONS),
     doc="BFGS with a dense inverse Hessian and a strong-Wolfe line search (small n)",
     validate=check_wolfe_constants,
+    workspace=lambda n, opts: n * n,  # the updated inverse Hessian, next to the old one
 )

@@ -40,4 +40,5 @@ NEWTON = Method(
     options=dict(WOLFE_OPTIONS),
     doc="Newton with a dense Hessian, eigenvalue modification and a strong-Wolfe line search",
     validate=check_wolfe_constants,
+    workspace=lambda n, opts: 2 * n * n,  # the dense Hessian and its eigenvectors
 )
