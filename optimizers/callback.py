@@ -16,7 +16,22 @@ import functools
 import inspect
 from typing import Callable
 
-__all__ = ["check_callback", "host_callback"]
+import jax
+
+__all__ = ["check_callback", "host_callback", "running_eagerly"]
+
+
+def running_eagerly(*trees) -> bool:
+    """True when the caller is not being traced: no tracer among ``trees`` and (where this
+    JAX exposes it) no trace active at all, since a jit over a closure traces without making
+    a tracer of x0. A traced run must not capture errors: nothing would re-raise them."""
+    if any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(trees)):
+        return False
+    try:
+        from jax._src.core import trace_state_clean  # private; present in jax 0.4.30 - 0.10
+    except ImportError:
+        return True
+    return bool(trace_state_clean())
 
 
 def check_callback(callback) -> None:

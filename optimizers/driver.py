@@ -20,7 +20,7 @@ from jax.flatten_util import ravel_pytree
 from curvature._validate import check_float_pytree, check_nonempty, check_scalar_fn
 from optimizers import memory
 from optimizers import status as st
-from optimizers.callback import check_callback, host_callback
+from optimizers.callback import check_callback, host_callback, running_eagerly
 from optimizers.method import Iterate, Method
 from optimizers.objective import make_objective
 from optimizers.options import real, resolve
@@ -103,8 +103,7 @@ def minimize(
                  f"minimize(method={method!r})")
     static = tuple((k, v) for k, v in opts.items() if spec.options[k].static)
     dynamic = {k: v for k, v in opts.items() if not spec.options[k].static}
-    eager = not any(isinstance(v, jax.core.Tracer)
-                    for v in jax.tree_util.tree_leaves((x0, gtol, dynamic)))
+    eager = running_eagerly(x0, gtol, dynamic)
     host = None if callback is None else host_callback(callback, eager)
     if host is not None:
         host.pop_error()  # a run interrupted earlier must not silence this one

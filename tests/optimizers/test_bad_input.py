@@ -263,3 +263,11 @@ def test_a_raising_callback_under_jit_names_the_callback():
                                       callback=_raise_at_two))
     with pytest.raises(Exception, match=r"minimize: callback _raise_at_two raised Boom: boom at iteration 2"):
         jax.block_until_ready(solve(X0))
+
+
+def test_a_raising_callback_in_a_jitted_closure_is_not_swallowed():
+    # x0 is a constant of the closure, not a tracer: the run is still traced, so the error
+    # cannot wait for minimize to re-raise it and must fail the compiled call itself
+    solve = jax.jit(lambda: optimizers.minimize(quad, X0, "gd", max_iter=5, callback=_raise_at_two).x)
+    with pytest.raises(Exception, match=r"minimize: callback _raise_at_two raised Boom"):
+        jax.block_until_ready(solve())
