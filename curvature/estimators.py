@@ -15,7 +15,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from curvature._validate import check_int
+from curvature._validate import check_int, check_key
 from curvature.operators import LinearOperator, _dense_matvec, as_operator, chunked_map, hessian_operator
 
 __all__ = ["diagonal", "trace"]
@@ -26,8 +26,9 @@ _DIAG_METHODS = ("exact", "hutchinson")
 
 def _require_key(key, fn: str):
     if key is None:
-        raise ValueError(f"key must be a jax.random PRNG key ({fn} is a random estimator)")
-    return key
+        raise ValueError(f"key must be a jax.random PRNG key ({fn} is a random estimator): "
+                         "pass jax.random.PRNGKey(seed) or jax.random.key(seed)")
+    return check_key(key, "key")
 
 
 def _matvecs(op: LinearOperator, rows: jax.Array) -> jax.Array:
@@ -90,6 +91,8 @@ def diagonal(
         raise ValueError(f"method must be one of {_DIAG_METHODS}, got {method!r}")
     op = _operator_or_hessian(op_or_f, x)
     n, dtype = op.shape[0], op.dtype
+    if key is not None:
+        check_key(key, "key")
     if method == "exact":
         if num_matvecs is not None:
             raise ValueError("num_matvecs is only used with method='hutchinson' (exact uses n)")
@@ -114,7 +117,7 @@ def _operator_or_hessian(op_or_f, x) -> LinearOperator:
         if x is None:
             raise ValueError("x is required when op_or_f is a function: diagonal(f, x)")
         f: Callable = op_or_f
-        return hessian_operator(f, x)
+        return as_operator(hessian_operator(f, x), "op_or_f")
     if x is not None:
         raise ValueError("x is only used when op_or_f is a scalar function; got an operator")
     return as_operator(op_or_f, "op_or_f")

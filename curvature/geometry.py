@@ -14,7 +14,15 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from curvature._validate import check_float_pytree, check_like, check_scalar_fn
+from curvature._validate import (
+    check_float_pytree,
+    check_int,
+    check_key,
+    check_like,
+    check_nonempty,
+    check_real,
+    check_scalar_fn,
+)
 from curvature.derivatives import _hvp, _scalar, hessian
 from curvature.operators import _Layout, hessian_operator
 from curvature.spectrum import eigenvalues
@@ -73,8 +81,9 @@ def classify_critical_point(
     Args:
       f: scalar function of the pytree ``x``.
       x: the point.
-      tol: absolute eigenvalue threshold; default sqrt(eps) * max(1, max|lambda|)
-        (1.5e-8 for float64 on unit-scale problems).
+      tol: absolute eigenvalue threshold >= 0; default sqrt(eps) * max(1, max|lambda|)
+        (1.5e-8 for float64 on unit-scale problems). A concrete negative (or NaN) tol raises
+        ValueError; a traced one is used as given.
       method: ``"dense"`` (eigvalsh of the dense Hessian: all n eigenvalues), ``"lanczos"``
         (the extreme pair by :func:`~curvature.eigenvalues`, matrix-free), or ``"auto"``
         (dense when n <= 256).
@@ -83,7 +92,14 @@ def classify_critical_point(
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     check_float_pytree(x, "x")
+    check_nonempty(x, "x", ": the second-order test needs at least one parameter")
     check_scalar_fn(f, x, "f")
+    if tol is not None:
+        tol = check_real(tol, "tol", 0.0, what="the absolute eigenvalue threshold")
+    if key is not None:
+        check_key(key, "key")
+    if num_iters is not None:
+        check_int(num_iters, "num_iters", 1)
     layout = _Layout.of(x)
     n = layout.size
     if method == "auto":

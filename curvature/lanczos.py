@@ -21,7 +21,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from curvature._validate import check_int
+from curvature._validate import check_int, check_key
 from curvature.operators import as_operator
 
 __all__ = ["LanczosResult", "lanczos"]
@@ -47,8 +47,8 @@ def tridiagonal(alpha: jax.Array, beta: jax.Array) -> jax.Array:
 
 
 def default_key(key):
-    """``key`` or, when None, the fixed ``jax.random.PRNGKey(0)``."""
-    return jax.random.PRNGKey(_DEFAULT_SEED) if key is None else key
+    """``key`` (checked: one PRNG key) or, when None, the fixed ``jax.random.PRNGKey(0)``."""
+    return jax.random.PRNGKey(_DEFAULT_SEED) if key is None else check_key(key, "key")
 
 
 _MAX_BLOCKS = 8
@@ -201,6 +201,7 @@ def lanczos(op, num_iters: int, key=None, *, v0=None) -> LanczosResult:
     """
     op = as_operator(op, "op")
     k = check_int(num_iters, "num_iters", 1, op.shape[0])
+    key = default_key(key)
     state = _init(op, k, key, v0)
     state = jax.lax.fori_loop(0, k, lambda j, s: _step(op, j, s), state)
     return LanczosResult(state.alpha, state.beta[: k - 1], state.basis.rows(k))

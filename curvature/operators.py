@@ -101,7 +101,8 @@ class LinearOperator:
         return self.shape[0]
 
     def matvec(self, v: jax.Array) -> jax.Array:
-        """A @ v for a flat vector ``v`` of shape ``(n,)``."""
+        """A @ v for a flat vector ``v`` of shape ``(n,)``, cast to the operator's dtype
+        (a float32 vector on a float64 operator is promoted, exactly)."""
         if jnp.shape(v) != (self.shape[1],):
             raise ValueError(
                 f"v must be a flat vector of shape ({self.shape[1]},), got shape {jnp.shape(v)}; "
@@ -283,17 +284,27 @@ def linear_operator(matrix_or_matvec, shape=None, dtype=None) -> LinearOperator:
 
 def as_operator(op, name: str = "op") -> LinearOperator:
     """Accept a :class:`LinearOperator`, a square matrix, or an object with ``matvec`` and
-    ``shape``; raise a ``TypeError`` naming ``name`` otherwise (used by the spectral tools)."""
+    ``shape``; raise a ``TypeError`` naming ``name`` otherwise, and a ``ValueError`` for a
+    0 x 0 operator (used by the spectral tools: there is no spectrum to estimate)."""
     if isinstance(op, LinearOperator):
-        return op
+        return _nonempty(op, name)
     if callable(op) and not hasattr(op, "matvec"):
         raise TypeError(
             f"{name} must be a LinearOperator or a square matrix; wrap a matvec callable with "
             f"linear_operator(matvec, shape=n) or a scalar function with hessian_operator(f, x)"
         )
     try:
-        return linear_operator(op)
+        return _nonempty(linear_operator(op), name)
     except TypeError as err:
         raise TypeError(f"{name}: {err}") from None
     except ValueError as err:
+        if str(err).startswith(name):
+            raise
         raise ValueError(f"{name}: {err}") from None
+
+
+def _nonempty(op: LinearOperator, name: str) -> LinearOperator:
+    if op.shape[0] == 0:
+        raise ValueError(f"{name} is a 0 x 0 operator (a matrix or a point x with no elements); "
+                         "the spectral tools need n >= 1")
+    return op

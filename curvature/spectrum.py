@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from curvature._validate import check_int
+from curvature._validate import check_int, check_key, check_real
 from curvature.lanczos import _init, _step, lanczos, tridiagonal
 from curvature.operators import as_operator
 
@@ -42,6 +42,7 @@ def default_num_iters(n: int, k: int) -> int:
     (num_iters + 1) n floats, which the last term keeps near 2**28 floats for large n
     (268 steps at n = 1e6) unless k itself needs more.
     """
+    n, k = check_int(n, "n", 1), check_int(k, "k", 1)
     return min(n, max(10 * k + 100, 400), max(2 * k + 60, _BASIS_FLOATS // n))
 
 
@@ -141,10 +142,9 @@ def _run_length(op, k: int, num_iters, tol) -> tuple[int, float]:
     max(1e-10, 10 eps)."""
     n = op.shape[0]
     m = default_num_iters(n, k) if num_iters is None else check_int(num_iters, "num_iters", k, n)
-    tol = max(1e-10, 10 * float(jnp.finfo(op.dtype).eps)) if tol is None else float(tol)
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
-    return m, tol
+    if tol is None:
+        return m, max(1e-10, 10 * float(jnp.finfo(op.dtype).eps))
+    return m, check_real(tol, "tol", 0.0, traced=False)
 
 
 def eigenvalues(
@@ -263,8 +263,9 @@ def spectral_density(
       lanczos_order: a Python int, 1 <= lanczos_order <= n.
       grid: number of evenly spaced points (int, default 256) spanning the nodes plus
         5 sigma on each side, or an explicit 1-D array of points.
-      sigma: Gaussian smoothing width; default 1% of the node range (or of max|node|
-        when that range is 0, or 1e-3 when everything is 0).
+      sigma: Gaussian smoothing width > 0; default 1% of the node range (or of max|node|
+        when that range is 0, or 1e-3 when everything is 0). A concrete sigma <= 0 raises
+        ValueError; a traced one (under jit) that is <= 0 gives NaN sigma and density.
 
     Returns:
       :class:`SpectralDensity` with ``nodes``, ``weights``, ``grid``, ``density``, ``sigma``.
@@ -273,7 +274,9 @@ def spectral_density(
     op = as_operator(op, "op")
     n = op.shape[0]
     if key is None:
-        raise ValueError("key must be a jax.random PRNG key (spectral_density is random)")
+        raise ValueError("key must be a jax.random PRNG key (spectral_density is random): "
+                         "pass jax.random.PRNGKey(seed) or jax.random.key(seed)")
+    check_key(key, "key")
     num_probes = check_int(num_probes, "num_probes", 1)
     order = check_int(lanczos_order, "lanczos_order", 1, n)
     dtype = op.dtype
@@ -284,8 +287,8 @@ def spectral_density(
         grid = jnp.asarray(grid, dtype)
         if grid.ndim != 1:
             raise ValueError(f"grid must be an int or a 1-D array of points, got shape {grid.shape}")
-    if isinstance(sigma, (int, float)) and not sigma > 0:
-        raise ValueError(f"sigma must be a positive smoothing width, got {sigma}")
+    if sigma is not None:
+        sigma = check_real(sigma, "sigma", 0.0, open_low=True, what="the Gaussian smoothing width")
     probe_key, lanczos_key = jax.random.split(key)
     probes = jax.random.rademacher(probe_key, (num_probes, n), dtype)
     lanczos_keys = jax.random.split(lanczos_key, num_probes)
@@ -301,7 +304,10 @@ def spectral_density(
         width = hi - lo
         scale = jnp.where(width > 0, width, jnp.maximum(jnp.abs(lo), jnp.abs(hi)))
         sigma = jnp.where(scale > 0, 0.01 * scale, 1e-3)
+    # A traced sigma cannot be checked before running: sigma <= 0 (or NaN) makes it NaN, so
+    # the density (and an int grid) come out NaN instead of a silently wrong curve.
     sigma = jnp.asarray(sigma, dtype)
+    sigma = jnp.where(sigma > 0, sigma, jnp.nan)
     if points is not None:
         grid = jnp.linspace(lo - 5 * sigma, hi + 5 * sigma, points, dtype=dtype)
     z = (grid[:, None] - nodes.reshape(-1)[None, :]) / sigma

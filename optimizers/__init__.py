@@ -3,6 +3,7 @@ L-BFGS, BFGS, Newton, Hessian-free, saddle-free Newton) and first-order baseline
 
 from optimizers.driver import minimize
 from optimizers.hessian_free_method import hessian_free
+from optimizers.memory import MemoryEstimate, available_memory, check_memory, estimate_memory
 from optimizers.registry import method_names, method_options
 from optimizers.result import OptimizeResult, Trace
 from optimizers.saddle_free import saddle_free_newton
@@ -18,11 +19,15 @@ from optimizers.transforms import (
 )
 
 __all__ = [
+    "MemoryEstimate",
     "OptimizeResult",
     "STATUS_MESSAGES",
     "Trace",
     "TransformState",
+    "available_memory",
     "bfgs",
+    "check_memory",
+    "estimate_memory",
     "hessian_free",
     "lbfgs",
     "make_transform",

@@ -15,7 +15,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optimizers.line_step import WOLFE_OPTIONS, first_scale, restart_or_stall, wolfe_step
+from optimizers.line_step import (
+    WOLFE_OPTIONS,
+    check_wolfe_constants,
+    first_scale,
+    restart_or_stall,
+    wolfe_step,
+)
 from optimizers.method import Iterate, Method
 
 __all__ = ["BFGS", "BFGSState"]
@@ -59,4 +65,6 @@ BFGS = Method(
     step=_step,
     options=dict(WOLFE_OPTIONS),
     doc="BFGS with a dense inverse Hessian and a strong-Wolfe line search (small n)",
+    validate=check_wolfe_constants,
+    workspace=lambda n, opts: n * n,  # the updated inverse Hessian, next to the old one
 )

@@ -13,11 +13,14 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from curvature._validate import check_float_pytree, check_scalar_fn
+from curvature._validate import check_float_pytree, check_nonempty, check_scalar_fn
+from optimizers import memory
 from optimizers import status as st
+from optimizers.callback import check_callback, host_callback, running_eagerly
 from optimizers.method import Iterate, Method
 from optimizers.objective import make_objective
 from optimizers.options import real, resolve
@@ -27,6 +30,7 @@ from optimizers.result import OptimizeResult, Trace
 __all__ = ["minimize"]
 
 _GTOL = real(1e-6, "gradient tolerance", 0.0)
+_MAX_ITER = 2**31 - 2  # the iteration counter is int32
 
 
 def minimize(
@@ -54,7 +58,9 @@ def minimize(
     ``result.trace.x``, shape (max_iter + 1, n). callback: a host function
     ``callback(iteration, f, grad_norm)`` called through ``jax.debug.callback`` at x0
     (iteration 0) and after each iteration; it synchronizes with the host each time, and
-    under vmap receives batched arrays.
+    under vmap receives batched arrays. If it raises, the run finishes without calling it
+    again and minimize re-raises that exception; under jit or vmap the exception cannot be
+    re-raised and ends up as the last line of a ``JaxRuntimeError`` naming the callback.
 
     jit and vmap: ``jax.vmap(functools.partial(minimize, fun, method="lbfgs"))(x0s)`` solves
     many starts in one call. Under ``jax.jit`` pass ``fun``, ``method``, ``max_iter``,
@@ -63,8 +69,11 @@ def minimize(
     compiled loop is cached per (fun, method, max_iter, static options).
 
     Raises ValueError/TypeError before compiling on: an unknown method or option, a
-    wrong-typed or out-of-range option, gtol <= 0, max_iter < 0, an integer x0, a ``fun``
-    that does not return a float scalar.
+    wrong-typed or out-of-range option (or c1 >= c2), gtol <= 0, max_iter < 0 (or past
+    the int32 counter), an integer x0, an x0 with no elements, a ``fun`` that does not return
+    a float scalar, a callback that cannot take (iteration, f, grad_norm), and a run whose
+    trace buffer, method state and step workspace cannot fit in the device's memory
+    (:func:`optimizers.memory.check_memory`; the message gives the bytes of each part).
     """
     spec = get_method(method)
     opts = resolve(spec, options)
@@ -76,19 +85,36 @@ def minimize(
         raise TypeError(f"max_iter must be a concrete Python int >= 0, got {max_iter!r}")
     if max_iter < 0:
         raise ValueError(f"max_iter must be >= 0, got {max_iter}")
+    if max_iter > _MAX_ITER:
+        raise ValueError(f"max_iter must be <= 2**31 - 2 = {_MAX_ITER} (the iteration counter "
+                         f"is int32), got {max_iter}")
     if not isinstance(record_path, bool):
         raise TypeError(f"record_path must be True or False, got {record_path!r}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be a function callback(iteration, f, grad_norm) or None, "
-                        f"got {type(callback).__name__}")
+    check_callback(callback)
     if not callable(fun):
         raise TypeError(f"fun must be a function of x0 returning a scalar, got {type(fun).__name__}")
     check_float_pytree(x0, "x0")
+    check_nonempty(x0, "x0", ": there is nothing to minimize (every method needs n >= 1)")
     check_scalar_fn(fun, x0, "fun")
+    leaves = jax.tree_util.tree_leaves(x0)
+    n = sum(int(np.prod(jnp.shape(leaf))) for leaf in leaves)
+    dtype = jnp.result_type(*leaves)
+    memory.check(memory.estimate(spec, opts, n, dtype, int(max_iter), record_path),
+                 f"minimize(method={method!r})")
     static = tuple((k, v) for k, v in opts.items() if spec.options[k].static)
     dynamic = {k: v for k, v in opts.items() if not spec.options[k].static}
-    return _solve(x0, gtol, dynamic, fun=fun, method=method, max_iter=int(max_iter),
-                  record_path=record_path, callback=callback, static=static)
+    eager = running_eagerly(x0, gtol, dynamic)
+    host = None if callback is None else host_callback(callback, eager)
+    if host is not None:
+        host.pop_error()  # a run interrupted earlier must not silence this one
+    result = _solve(x0, gtol, dynamic, fun=fun, method=method, max_iter=int(max_iter),
+                    record_path=record_path, callback=host, static=static)
+    if host is not None and eager:
+        jax.effects_barrier()
+        err = host.pop_error()
+        if err is not None:
+            raise err
+    return result
 
 
 @functools.partial(

@@ -41,7 +41,7 @@ from jax.flatten_util import ravel_pytree
 from optimizers.curvature_split import SPLIT_OPTIONS, check_split, curvature_operator, use_ggn
 from optimizers.linesearch import backtracking
 from optimizers.lm_damping import reduction_ratio, update_damping
-from optimizers.martens_cg import cg_backtrack, martens_cg, martens_preconditioner
+from optimizers.martens_cg import cg_backtrack, martens_cg, martens_preconditioner, save_schedule
 from optimizers.method import Iterate, Method
 from optimizers.options import choice, function, integer, real
 
@@ -182,6 +182,13 @@ def _validate(opts) -> None:
     check_split(opts, "hessian-free")
 
 
+def _workspace(n: int, opts) -> int:
+    """The stored CG iterates (one row per saved iteration, plus the last) and the int32
+    iteration -> slot table of length cg_max_iter + 1 (counted as half a float each)."""
+    cap = opts["cg_max_iter"]
+    return (len(save_schedule(min(cap, 2**31 - 1))) + 1) * n + (cap + 1) // 2
+
+
 HESSIAN_FREE = Method(
     name="hessian-free",
     init=_init,
@@ -190,6 +197,7 @@ HESSIAN_FREE = Method(
     doc="Hessian-free (Martens 2010): damped Gauss-Newton/Hessian CG with warm start, "
         "Martens' stopping rule, CG backtracking and Levenberg-Marquardt damping",
     validate=_validate,
+    workspace=_workspace,
 )
 
 

@@ -27,7 +27,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optimizers.line_step import WOLFE_OPTIONS, first_scale, restart_or_stall, wolfe_step
+from optimizers.line_step import (
+    WOLFE_OPTIONS,
+    check_wolfe_constants,
+    first_scale,
+    restart_or_stall,
+    wolfe_step,
+)
 from optimizers.method import Iterate, Method
 from optimizers.options import integer
 
@@ -138,4 +144,5 @@ LBFGS = Method(
     options={"m": integer(10, "number of (s, y) pairs kept", 1), **WOLFE_OPTIONS},
     doc="limited-memory BFGS, compact representation, strong-Wolfe line search",
     sync=_sync,
+    validate=check_wolfe_constants,
 )

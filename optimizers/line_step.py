@@ -12,7 +12,7 @@ from optimizers.linesearch import LineSearchResult, strong_wolfe
 from optimizers.method import Iterate
 from optimizers.options import integer, real
 
-__all__ = ["WOLFE_OPTIONS", "first_scale", "restart_or_stall", "wolfe_step"]
+__all__ = ["WOLFE_OPTIONS", "check_wolfe_constants", "first_scale", "restart_or_stall", "wolfe_step"]
 
 #: Options of the strong-Wolfe search, shared by every line-search method.
 WOLFE_OPTIONS = {
@@ -20,6 +20,19 @@ WOLFE_OPTIONS = {
     "c2": real(0.9, "curvature constant of the strong-Wolfe line search, c1 < c2 < 1", 0.0, 1.0),
     "ls_max_iter": integer(25, "most trial steps (f and g evaluations) per line search", 1),
 }
+
+
+def check_wolfe_constants(opts) -> None:
+    """The ``validate`` hook of every method with ``WOLFE_OPTIONS``: 0 < c1 < c2 < 1.
+
+    Each option's own check gives 0 < c < 1; this adds c1 < c2, without which a point
+    satisfying both conditions need not exist. Concrete values only: a traced c1 or c2
+    (a float option passed through ``jax.jit``) cannot be compared and is not checked.
+    """
+    c1, c2 = opts["c1"], opts["c2"]
+    if isinstance(c1, (int, float)) and isinstance(c2, (int, float)) and not c1 < c2:
+        raise ValueError(f"options 'c1' and 'c2': the strong-Wolfe line search needs "
+                         f"0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
 
 
 def wolfe_step(objective, it: Iterate, d, opts, init_step=1.0) -> tuple[Iterate, LineSearchResult]:

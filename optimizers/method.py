@@ -70,7 +70,9 @@ class Method(NamedTuple):
     transform before each step, because there the gradient handed in may come from a
     different batch than the one the previous step ended with (e.g. L-BFGS recomputes its
     cached history projections). validate(options) -> None: optional cross-option checks,
-    run before anything compiles.
+    run before anything compiles. workspace(n, options) -> int: optional, the floats one
+    step holds at once beyond the state (e.g. n * n for a dense Hessian), for the memory
+    estimate of :mod:`optimizers.memory`; a lower bound is enough.
     """
 
     name: str
@@ -80,3 +82,4 @@ class Method(NamedTuple):
     doc: str
     sync: Callable[..., Any] | None = None
     validate: Callable[[Mapping[str, Any]], None] | None = None
+    workspace: Callable[[int, Mapping[str, Any]], int] | None = None

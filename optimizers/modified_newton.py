@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from optimizers.line_step import WOLFE_OPTIONS, wolfe_step
+from optimizers.line_step import WOLFE_OPTIONS, check_wolfe_constants, wolfe_step
 from optimizers.method import Iterate, Method
 
 __all__ = ["NEWTON", "modified_newton_direction"]
@@ -39,4 +39,6 @@ NEWTON = Method(
     step=_step,
     options=dict(WOLFE_OPTIONS),
     doc="Newton with a dense Hessian, eigenvalue modification and a strong-Wolfe line search",
+    validate=check_wolfe_constants,
+    workspace=lambda n, opts: 2 * n * n,  # the dense Hessian and its eigenvectors
 )

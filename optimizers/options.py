@@ -116,7 +116,9 @@ def resolve(method: Method, options: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``options`` for ``method`` and fill in the defaults.
 
     Unknown names raise ``TypeError`` listing the method's options; a wrong value raises the
-    checker's ``TypeError``/``ValueError`` prefixed with the method and option name.
+    checker's ``TypeError``/``ValueError`` prefixed with the method and option name; then the
+    method's ``validate`` hook checks the options together (e.g. c1 < c2), prefixed with the
+    method name. Traced float options (under jit) pass their checks unexamined.
     """
     unknown = sorted(set(options) - set(method.options))
     if unknown:
@@ -132,5 +134,10 @@ def resolve(method: Method, options: Mapping[str, Any]) -> dict[str, Any]:
         except (TypeError, ValueError) as err:
             raise type(err)(f"method {method.name!r} option {name!r}: {err}") from None
     if method.validate is not None:
-        method.validate(out)
+        try:
+            method.validate(out)
+        except (TypeError, ValueError) as err:
+            if str(err).startswith("method "):
+                raise
+            raise type(err)(f"method {method.name!r}: {err}") from None
     return out

@@ -210,6 +210,16 @@ def _validate(opts) -> None:
     _check_grid(opts["damping_grid"])
 
 
+def _workspace(n: int, opts) -> int:
+    """Dense: the Hessian and its eigenvectors; Krylov: the Lanczos basis. Plus one
+    direction per damping value."""
+    grid = len(opts["damping_grid"]) * n
+    if opts["dense"]:
+        return 2 * n * n + grid
+    k = min(opts["krylov_dim"] or 20, n)
+    return (k + 1) * n + grid
+
+
 SADDLE_FREE_NEWTON = Method(
     name="saddle-free-newton",
     init=lambda x, opts: (),
@@ -217,6 +227,7 @@ SADDLE_FREE_NEWTON = Method(
     options=OPTIONS,
     doc="saddle-free Newton (Dauphin et al. 2014): |H| in a Lanczos subspace, damping by grid search",
     validate=_validate,
+    workspace=_workspace,
 )
 
 

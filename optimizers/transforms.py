@@ -24,9 +24,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from curvature._validate import check_float_pytree, check_like, check_nonempty, check_scalar_fn
+from optimizers import memory
 from optimizers.method import Iterate
 from optimizers.objective import make_objective
 from optimizers.options import resolve
@@ -51,13 +54,66 @@ class TransformState(NamedTuple):
     stalled: jax.Array
 
 
+def _check_params(params, where: str):
+    check_float_pytree(params, "params")
+    check_nonempty(params, "params", f": {where} needs at least one parameter")
+
+
+def _check_value(value) -> None:
+    shape, dtype = jnp.shape(value), jnp.result_type(value)
+    if shape not in ((), (1,)):
+        raise ValueError(f"value must be the scalar loss at params (shape ()), got shape {shape}")
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"value must be a floating-point scalar (the loss at params), got dtype {dtype}")
+
+
+def _check_state(state, params, expected, where: str) -> None:
+    """``state`` must be this transform's state for parameters shaped like ``params``:
+    its method state has the shapes and dtypes ``init(params)`` gives (``expected``)."""
+    if not isinstance(state, TransformState):
+        raise TypeError(f"state must be the TransformState that init(params) of {where} "
+                        f"returned, got {type(state).__name__}")
+    size = sum(int(np.prod(jnp.shape(leaf))) for leaf in jax.tree_util.tree_leaves(params))
+    fix = (f"the state must come from init on parameters of the same structure, shapes and "
+           f"dtypes as params ({size} elements); call init(params) again after changing them")
+    want, treedef = jax.tree_util.tree_flatten(expected)
+    got, got_def = jax.tree_util.tree_flatten(state.method_state)
+    if got_def != treedef:
+        raise ValueError(f"state does not fit params: its method state has structure {got_def}, "
+                         f"expected {treedef}; {fix}")
+    for i, (g, w) in enumerate(zip(got, want)):
+        if jnp.shape(g) != w.shape or jnp.result_type(g) != w.dtype:
+            raise ValueError(
+                f"state does not fit params: method state leaf {i} is {jnp.result_type(g)}"
+                f"{list(jnp.shape(g))}, params need {w.dtype}{list(w.shape)}; {fix}")
+    try:
+        check_like(params, state.grad, "params", "state.grad")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"state does not fit params: {err}; {fix}") from None
+
+
 def make_transform(name: str, **options) -> optax.GradientTransformationExtraArgs:
     """optax transform running method ``name`` (``method_names()``) with ``options``
-    (``method_options(name)``), validated now, before anything compiles."""
+    (``method_options(name)``), validated now, before anything compiles.
+
+    ``init`` and ``update`` check their arguments before tracing the method: float,
+    non-empty ``params`` (naming ``params``); a state made by ``init`` for parameters of the
+    same structure, shapes and dtypes (naming ``state``); ``grad`` shaped like params;
+    ``value`` a float scalar; ``value_fn(params, **extra)`` a float scalar (checked with
+    ``jax.eval_shape``, once per call or trace); and the method state fitting in memory."""
     spec = get_method(name)
     opts = resolve(spec, options)
+    where = f"optimizers transform {name!r}"
+
+    def expected_state(params):
+        z = jax.eval_shape(lambda p: ravel_pytree(p)[0], params)
+        return jax.eval_shape(lambda v: spec.init(v, opts), z)
 
     def init(params):
+        _check_params(params, where)
+        leaves = jax.tree_util.tree_leaves(params)
+        n = sum(int(np.prod(jnp.shape(leaf))) for leaf in leaves)
+        memory.check(memory.estimate(spec, opts, n, jnp.result_type(*leaves), None), f"{where} init")
         z, _ = ravel_pytree(params)
         zero = jnp.zeros((), jnp.int32)
         return TransformState(
@@ -73,6 +129,16 @@ def make_transform(name: str, **options) -> optax.GradientTransformationExtraArg
                 f"optimizers {name!r} transform: update needs params and value_fn, as in "
                 "opt.update(grads, state, params, value=loss, grad=grads, value_fn=loss_fn)"
             )
+        if not callable(value_fn):
+            raise TypeError(f"value_fn must be the loss function value_fn(params, **extra), "
+                            f"got {type(value_fn).__name__}")
+        _check_params(params, where)
+        _check_state(state, params, expected_state(params), where)
+        if grad is not None:
+            check_like(params, grad, "params", "grad", dtype=False)
+        if value is not None:
+            _check_value(value)
+        check_scalar_fn(lambda p: value_fn(p, **extra), params, "value_fn")
         z, unravel = ravel_pytree(params)
         objective = make_objective(value_fn, unravel, extra)
         zero = jnp.zeros((), jnp.int32)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from optimizers.krylov import truncated_cg
-from optimizers.line_step import WOLFE_OPTIONS, wolfe_step
+from optimizers.line_step import WOLFE_OPTIONS, check_wolfe_constants, wolfe_step
 from optimizers.method import Iterate, Method
 from optimizers.options import integer
 
@@ -46,4 +46,5 @@ NEWTON_CG = Method(
     step=_step,
     options={"cg_max_iter": CG_MAX_ITER, **WOLFE_OPTIONS},
     doc="line-search Newton-CG (truncated Newton, N&W Alg. 7.1)",
+    validate=check_wolfe_constants,
 )

@@ -177,7 +177,7 @@ def test_spectral_tools_reject_bad_input():
         spectral_density(op, None, 4, 5)
     with pytest.raises(ValueError, match=f"lanczos_order must be between 1 and {N}"):
         spectral_density(op, jax.random.PRNGKey(0), 4, N + 1)
-    with pytest.raises(ValueError, match="sigma must be a positive smoothing width"):
+    with pytest.raises(ValueError, match=r"sigma must be > 0 \(the Gaussian smoothing width\), got 0.0"):
         spectral_density(op, jax.random.PRNGKey(0), 2, 3, sigma=0.0)
     with pytest.raises(ValueError, match="grid must be an int or a 1-D array"):
         spectral_density(op, jax.random.PRNGKey(0), 2, 3, grid=np.ones((2, 2)))
