@@ -106,10 +106,10 @@ def footprint_bytes(name: str, **params) -> int:
 
 
 def _check_size(name, entry, params) -> None:
-    from optimizers.memory import check_fits
+    from experiments.preflight import check_bytes
 
     shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "seed") or "its defaults"
-    check_fits(footprint_bytes(name, **params), f"problem {name!r} with {shown}")
+    check_bytes(footprint_bytes(name, **params), f"problem {name!r} with {shown}")
 
 
 def _entry(name) -> _Entry:
