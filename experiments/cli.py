@@ -122,12 +122,14 @@ def _writer(command):
 
 @_writer
 def _run(args) -> int:
+    from experiments import stop
     from experiments.records import new_run_dir
     from experiments.run_lock import LOCK_NAME, RunLock
 
     spec = _validated(args.config, args.device)
     if spec is None:
         return EXIT_USAGE
+    stop.check()  # a signal during the imports and the config check: nothing is written
     run_dir = made = None
     try:
         if args.out is not None:

@@ -31,8 +31,11 @@ def check_bytes(nbytes: int, what: str, device=None) -> None:
 def check_pair(method: str, options: dict, *, dim: int, starts: int, max_iter: int, record_path: bool,
                dtype: str, device=None) -> None:
     """ValueError when the pair cannot fit in memory, with what each part would need."""
-    est = estimate_memory(method, dim, dtype, max_iter=max_iter, record_path=record_path, batch=starts,
-                          **options)
+    try:
+        est = estimate_memory(method, dim, dtype, max_iter=max_iter, record_path=record_path, batch=starts,
+                              **options)
+    except (TypeError, ValueError):
+        return  # a bad option: the method's own check reports it, with its own message
     host = starts * (max_iter + 1) * (HOST_BYTES_PER_ROW + (8 * dim if record_path else 0))
     limit = available_memory(device)
     if limit is not None and max(est.total, host) > limit:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -257,7 +258,11 @@ def run_pair(spec: ExperimentSpec, ps: ProblemSpec, problem, opt: OptimizerSpec,
     """Run (and time) one pair over all its starts; ``compiled`` from :func:`compile_pair`."""
     import optimizers
 
-    phase = on_phase or (lambda text: None)
+    def phase(text):
+        stop.check()
+        if on_phase is not None:
+            on_phase(text)
+
     batch = int(x0s.shape[0])
     if compiled is None:
         phase("compiling")
@@ -339,6 +344,15 @@ def _finished_pairs(results: dict) -> set:
     return {(p["problem"], p["label"]) for p in results["pairs"] if counts.get((p["problem"], p["label"])) == p["starts"]}
 
 
+def _result(future):
+    """``future.result()``, honouring a stop request every 0.2 s while the compile runs."""
+    while True:
+        try:
+            return future.result(timeout=0.2)
+        except FutureTimeout:
+            stop.check()
+
+
 def _finish_after(writer: RunWriter, status: str) -> None:
     """Mark the run ``status`` after an error, where the folder can still be written: the
     error that stopped the run is the one to report, not a second one from this write (a
@@ -404,7 +418,7 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
                     compiled = []
                     for (ps, _, _, opt), future in zip(batch, futures):
                         try:
-                            compiled.append(future.result())
+                            compiled.append(_result(future))
                         except (ValueError, TypeError) as err:  # minimize refused this problem/method pair
                             raise PairError(f"{ps.key} ({ps.label}) with {opt.key} ({opt.label}): {err}") from err
                     for (ps, problem, x0s, opt), executable in zip(batch, compiled):

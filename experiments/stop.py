@@ -1,12 +1,14 @@
 """Stop requests from signals (Ctrl-C, SIGTERM, SIGHUP), honoured at safe points.
 
 Python runs a signal handler at the next bytecode of the main thread, wherever that is:
-inside a garbage-collection callback (which swallows the exception: the run went on
-after a Ctrl-C in its first second) or inside an extension's import (which turns it into
-an ImportError). So the handler both raises :class:`Stopped` and records the request, and
-the CLI and the runner call :func:`check` at their safe points (between pairs, after the
-imports) to raise it again if it was swallowed. ``Stopped`` is a ``KeyboardInterrupt``:
-every path that keeps the finished pairs on Ctrl-C keeps them on SIGTERM too.
+inside a garbage-collection callback (which swallows an exception raised there: the run
+went on after a Ctrl-C in its first second), inside an extension's import (an ImportError,
+or with SIGTERM a segmentation fault in jaxlib's initialization). So the handler only
+records the request, and the CLI and the runner call :func:`check` at their safe points
+(after the imports and the config check, between pairs and their phases, every 0.2 s while
+waiting for a compile), which raises :class:`Stopped`. A second Ctrl-C raises at once (the
+user insists). ``Stopped`` is a ``KeyboardInterrupt``: every path that keeps the finished
+pairs on Ctrl-C keeps them on SIGTERM too.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ class Stopped(KeyboardInterrupt):
 
 
 def _handler(signum, _frame):
-    first = not _pending
+    again = signal.SIGINT in _pending and signum == signal.SIGINT
     _pending.append(signum)
-    if first or signum == signal.SIGINT:  # a second Ctrl-C interrupts the clean-up too
+    if again:  # a second Ctrl-C: stop now, wherever this is
         raise Stopped(signum)
 
 
