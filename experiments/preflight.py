@@ -3,7 +3,7 @@
 A config with ``starts = 1e9``, ``max_iter = 1e9`` or an L-BFGS memory of ``1e9`` used to
 abort inside XLA (or hang writing a 37 GiB trace). Every (problem instance, optimizer) pair
 is sized here when the config is validated, from shapes alone: the device side is
-:func:`optimizers.memory.estimate_memory` (trace buffer, method state, step workspace) for
+:func:`optimizers.estimate_memory` (trace buffer, method state, step workspace) for
 the pair's starts; the host side is the runner's copy of the trace and the rows it writes
 (about 20 numbers and the CSV text per start and iteration). A pair that needs more than the
 device (or the host) has is refused with the figures.
@@ -11,7 +11,7 @@ device (or the host) has is refused with the figures.
 
 from __future__ import annotations
 
-from optimizers.memory import available_memory, estimate_memory, format_bytes
+from optimizers import available_memory, estimate_memory, format_bytes
 
 __all__ = ["HOST_BYTES_PER_ROW", "check_bytes", "check_pair"]
 

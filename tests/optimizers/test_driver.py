@@ -109,7 +109,7 @@ def test_converged_result_and_trace_against_the_gd_recurrence():
             break
         x = x - 0.3 * g
     nit = len(fs) - 1
-    assert res.status == optimizers.status.CONVERGED and bool(res.success)
+    assert res.status == optimizers._status.CONVERGED and bool(res.success)
     assert res.message == STATUS_MESSAGES[0]
     assert int(res.nit) == nit
     assert int(res.nfev) == int(res.ngev) == nit + 1 and int(res.nhvp) == 0
@@ -136,7 +136,7 @@ def test_start_at_minimizer_returns_nit_zero_and_success():
 
 def test_max_iter_status_and_zero_iterations():
     res = gd_quad(5)(jnp.array([4.0, 3.0]))
-    assert int(res.status) == optimizers.status.MAX_ITER and not bool(res.success)
+    assert int(res.status) == optimizers._status.MAX_ITER and not bool(res.success)
     assert int(res.nit) == 5 and res.trace.f.shape == (6,) and np.all(np.isfinite(res.trace.f))
     assert res.message == "maximum number of iterations reached"
     res0 = optimizers.minimize(quad, jnp.array([4.0, 3.0]), "gd", max_iter=0)
@@ -147,7 +147,7 @@ def test_max_iter_status_and_zero_iterations():
 def test_nonfinite_start_has_its_own_status_not_an_exception():
     run = gd_quad(200)
     res = run(jnp.array([jnp.nan, 0.0]))
-    assert int(res.status) == optimizers.status.NONFINITE_START and int(res.nit) == 0
+    assert int(res.status) == optimizers._status.NONFINITE_START and int(res.nit) == 0
     assert res.message == STATUS_MESSAGES[3]
     # finite f, infinite gradient: sqrt at 0
     res = optimizers.minimize(lambda x: jnp.sum(jnp.sqrt(jnp.abs(x))), jnp.array([0.0, 1.0]), "gd")
@@ -157,7 +157,7 @@ def test_nonfinite_start_has_its_own_status_not_an_exception():
 def test_diverging_fixed_step_stops_nonfinite_at_last_finite_point():
     # gd with learning rate 10 on a quadratic with eigenvalues up to 3.6: |1 - 10 lam| > 1
     res = optimizers.minimize(quad, jnp.array([4.0, 3.0]), "gd", learning_rate=10.0, max_iter=2000)
-    assert int(res.status) == optimizers.status.NONFINITE
+    assert int(res.status) == optimizers._status.NONFINITE
     assert np.all(np.isfinite(res.x)) and np.isfinite(res.fun) and res.fun > 1e100
     k = int(res.nit)
     assert np.isfinite(res.trace.f[k]) and res.trace.f[k] == res.fun and np.all(np.isnan(res.trace.f[k + 1:]))
@@ -179,7 +179,7 @@ def _lying_quad_jvp(primals, tangents):
 def test_no_progress_status_keeps_the_best_point(method):
     x0 = jnp.array([4.0, 3.0])
     res = optimizers.minimize(lying_quad, x0, method, max_iter=200)
-    assert int(res.status) == optimizers.status.NO_PROGRESS and not bool(res.success)
+    assert int(res.status) == optimizers._status.NO_PROGRESS and not bool(res.success)
     assert res.message.startswith("no further progress")
     np.testing.assert_array_equal(res.x, x0)  # every trial was worse than x0
     assert res.fun == quad(x0)

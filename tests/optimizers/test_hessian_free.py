@@ -11,17 +11,17 @@ from jax.flatten_util import ravel_pytree
 
 import optimizers
 from optimizers import minimize
-from optimizers.curvature_split import curvature_operator
-from optimizers.hessian_free_method import OPTIONS as HF_OPTIONS
-from optimizers.lm_damping import reduction_ratio, update_damping
-from optimizers.martens_cg import (
+from optimizers._curvature_split import curvature_operator
+from optimizers.hessian_free import OPTIONS as HF_OPTIONS
+from optimizers._trust_region import reduction_ratio, update_damping
+from optimizers._martens_cg import (
     MARTENS_CG_STATUS,
     cg_backtrack,
     martens_cg,
     martens_preconditioner,
     save_schedule,
 )
-from optimizers.objective import make_objective
+from optimizers._objective import make_objective
 
 N = 40
 
@@ -246,11 +246,11 @@ def test_damping_follows_the_levenberg_marquardt_rule_exactly():
 
 
 def test_reduction_ratio():
-    assert float(reduction_ratio(0.5, 1.0, -1.0)) == 0.5
-    assert float(reduction_ratio(1.5, 1.0, -1.0)) == -0.5
-    assert float(reduction_ratio(0.5, 1.0, 0.0)) == -math.inf
-    assert float(reduction_ratio(float("nan"), 1.0, -1.0)) == -math.inf
-    g = jax.grad(lambda md: reduction_ratio(0.5, 1.0, md))(0.0)
+    assert float(reduction_ratio(1.0, 0.5, -1.0)) == 0.5
+    assert float(reduction_ratio(1.0, 1.5, -1.0)) == -0.5
+    assert float(reduction_ratio(1.0, 0.5, 0.0)) == -math.inf
+    assert float(reduction_ratio(1.0, float("nan"), -1.0)) == -math.inf
+    g = jax.grad(lambda md: reduction_ratio(1.0, 0.5, md))(0.0)
     assert np.isfinite(float(g))
 
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from optimizers.krylov import CG_STATUS, steihaug_cg, truncated_cg
+from optimizers._krylov import CG_STATUS, steihaug_cg, truncated_cg
 
 N = 12
 

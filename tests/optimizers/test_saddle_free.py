@@ -12,7 +12,7 @@ import pytest
 import optimizers
 from curvature import CRITICAL_POINT_LABELS, classify_critical_point, lanczos, linear_operator
 from optimizers import minimize
-from optimizers.saddle_free import dense_directions, grid_step, krylov_directions
+from optimizers.saddle_free_newton import dense_directions, grid_step, krylov_directions
 
 GRID = (0.0, 1e-3, 1e-1, 1.0)
 _classify = jax.jit(classify_critical_point, static_argnums=0)  # dense eigvalsh of the Hessian

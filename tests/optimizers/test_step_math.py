@@ -145,7 +145,7 @@ def test_trust_region_radius_update_follows_algorithm_4_1():
     for _ in range(40):
         upd, state = step(x, state)
         p = np.asarray(upd)
-        new_radius = float(state.method_state.radius)
+        new_radius = float(state.method_state.globalisation.radius)
         xn = np.asarray(x)
         if not np.any(p):  # rejected: rho <= eta < 1/4, so the radius shrinks to a quarter
             kinds.add("rejected")

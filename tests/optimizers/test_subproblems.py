@@ -25,7 +25,7 @@ from optimizers._subproblem import (
     SUBPROBLEM_STATUS,
     SubproblemResult,
 )
-from optimizers.krylov import steihaug_cg, truncated_cg
+from optimizers._krylov import steihaug_cg, truncated_cg
 
 N = 12
 EPS = np.finfo(float).eps

@@ -23,7 +23,11 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 
-__all__ = ["Iterate", "Method", "Option"]
+#: Largest dimension of the methods that hold a dense n x n matrix (newton, bfgs, trust-exact,
+#: dogleg): 4096^2 float64 is 128 MiB, and an O(n^3) factorization per iteration.
+DENSE_MAX_DIM = 4096
+
+__all__ = ["DENSE_MAX_DIM", "FrozenOptions", "Iterate", "Method", "Option", "frozen_options"]
 
 
 class Iterate(NamedTuple):
@@ -62,6 +66,40 @@ class Option(NamedTuple):
     doc: str
 
 
+class FrozenOptions(Mapping):
+    """A read-only, hashable name -> :class:`Option` mapping, so that a :class:`Method`
+    record can be passed by value (and be a static argument of ``jax.jit``)."""
+
+    def __init__(self, items):
+        self._items = dict(items)
+        self._hash = None
+
+    def __getitem__(self, key):
+        return self._items[key]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self):
+        return len(self._items)
+
+    def __hash__(self):
+        if self._hash is None:
+            self._hash = hash(tuple(self._items.items()))
+        return self._hash
+
+    def __eq__(self, other):
+        return isinstance(other, FrozenOptions) and self._items == other._items
+
+    def __repr__(self):
+        return f"FrozenOptions({self._items!r})"
+
+
+def frozen_options(options: Mapping[str, "Option"]) -> FrozenOptions:
+    """``options`` as a :class:`FrozenOptions` (unchanged if it is one)."""
+    return options if isinstance(options, FrozenOptions) else FrozenOptions(options)
+
+
 class Method(NamedTuple):
     """A registry entry. name: the string used by ``minimize(method=...)`` and configs.
 
@@ -72,7 +110,8 @@ class Method(NamedTuple):
     cached history projections). validate(options) -> None: optional cross-option checks,
     run before anything compiles. workspace(n, options) -> int: optional, the floats one
     step holds at once beyond the state (e.g. n * n for a dense Hessian), for the memory
-    estimate of :mod:`optimizers.memory`; a lower bound is enough.
+    estimate of :mod:`optimizers._memory`; a lower bound is enough. max_dim: the largest
+    number of parameters the method accepts (dense methods: ``DENSE_MAX_DIM``), or None.
     """
 
     name: str
@@ -83,3 +122,4 @@ class Method(NamedTuple):
     sync: Callable[..., Any] | None = None
     validate: Callable[[Mapping[str, Any]], None] | None = None
     workspace: Callable[[int, Mapping[str, Any]], int] | None = None
+    max_dim: int | None = None

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from optimizers.krylov import _check_vector, _nonpositive_curvature, _safe_div
+from optimizers._krylov import _check_vector, _nonpositive_curvature, _safe_div
 
 __all__ = [
     "MARTENS_CG_STATUS",

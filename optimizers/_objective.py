@@ -2,7 +2,7 @@
 
 The driver ravels the parameters once (``jax.flatten_util.ravel_pytree``); a method only
 ever sees flat 1-D vectors ``z``. Every evaluation a method makes goes through this
-bundle, and the method adds it to the counters of its :class:`~optimizers.method.Iterate`
+bundle, and the method adds it to the counters of its :class:`~optimizers._method.Iterate`
 where it happens (see docs/optimizers.md, "Adding a method").
 """
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 import curvature
-from optimizers.options import choice, function
+from optimizers._options import choice, function
 
 __all__ = ["SPLIT_OPTIONS", "check_split", "curvature_operator", "use_ggn"]
 

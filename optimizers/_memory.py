@@ -19,10 +19,8 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from optimizers.options import resolve
-from optimizers.registry import get_method
 
-__all__ = ["MemoryEstimate", "available_memory", "check_memory", "estimate_memory"]
+__all__ = ["MemoryEstimate", "available_memory", "check", "checked_ints", "estimate", "format_bytes"]
 
 
 class MemoryEstimate(NamedTuple):
@@ -108,26 +106,8 @@ def check(est: MemoryEstimate, where: str, device=None) -> MemoryEstimate:
     return est
 
 
-def _checked_ints(n, max_iter, batch):
+def checked_ints(n, max_iter, batch):
     for name, value, low in (("n", n, 1), ("max_iter", max_iter, 0), ("batch", batch, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     return int(n), int(max_iter), int(batch)
-
-
-def estimate_memory(method: str, n: int, dtype="float64", *, max_iter: int = 1000,
-                    record_path: bool = False, batch: int = 1, **options) -> MemoryEstimate:
-    """What ``batch`` runs of ``minimize(method=..., max_iter=..., record_path=...,
-    **options)`` on ``n`` parameters of ``dtype`` need at least (module docstring)."""
-    n, max_iter, batch = _checked_ints(n, max_iter, batch)
-    spec = get_method(method)
-    return estimate(spec, resolve(spec, options), n, dtype, max_iter, record_path, batch)
-
-
-def check_memory(method: str, n: int, dtype="float64", *, max_iter: int = 1000,
-                 record_path: bool = False, batch: int = 1, device=None, **options) -> MemoryEstimate:
-    """:func:`estimate_memory`, raising ValueError (with the bytes per part) when it is more
-    than :func:`available_memory` of ``device``; returns the estimate otherwise."""
-    est = estimate_memory(method, n, dtype, max_iter=max_iter, record_path=record_path,
-                          batch=batch, **options)
-    return check(est, f"minimize(method={method!r})", device)

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from optimizers.status import status_message
+from optimizers._status import status_message
 
 __all__ = ["OptimizeResult", "Trace"]
 

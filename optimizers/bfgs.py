@@ -12,19 +12,17 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import optax
+
 import jax
 import jax.numpy as jnp
 
-from optimizers.line_step import (
-    WOLFE_OPTIONS,
-    check_wolfe_constants,
-    first_scale,
-    restart_or_stall,
-    wolfe_step,
-)
-from optimizers.method import Iterate, Method
+from optimizers._compose import Direction, Proposal, compose
+from optimizers._line_search import STRONG_WOLFE, first_scale
+from optimizers._method import DENSE_MAX_DIM, Iterate
+from optimizers._transforms import transform
 
-__all__ = ["BFGS", "BFGSState"]
+__all__ = ["bfgs", "BFGS", "BFGS_DIRECTION", "BFGSState"]
 
 
 class BFGSState(NamedTuple):
@@ -39,32 +37,37 @@ def _init(x, opts) -> BFGSState:
     return BFGSState(jnp.eye(x.size, dtype=x.dtype), jnp.zeros((), bool))
 
 
-def _step(objective, it: Iterate, state: BFGSState, opts):
-    d = jnp.where(state.updated, -(state.inv_hess @ it.g), -first_scale(it.g) * it.g)
-    new, ls = wolfe_step(objective, it, d, opts)
+def _propose(objective, it: Iterate, state: BFGSState, opts) -> Proposal:
+    return Proposal(it, jnp.where(state.updated, -(state.inv_hess @ it.g), -first_scale(it.g) * it.g), state)
+
+
+def _update(objective, it: Iterate, new: Iterate, state: BFGSState, opts, moved):
+    """The BFGS update with the step taken; a failed search resets H (a retry when H held
+    curvature information)."""
     s, y = new.x - it.x, new.g - it.g
     sy, yy = jnp.vdot(s, y), jnp.vdot(y, y)
-    keep = ls.decrease & (sy > jnp.finfo(it.x.dtype).eps * yy)
+    keep = moved & (sy > jnp.finfo(it.x.dtype).eps * yy)
     rho = 1 / jnp.where(keep, sy, 1)
     eye = jnp.eye(it.x.size, dtype=it.x.dtype)
     h0 = jnp.where(state.updated, state.inv_hess, (sy / jnp.where(keep, yy, 1)) * eye)
     hy = h0 @ y
     updated_h = (h0 - rho * (jnp.outer(hy, s) + jnp.outer(s, hy))
                  + (rho * rho * jnp.vdot(y, hy) + rho) * jnp.outer(s, s))
-    new, restart = restart_or_stall(new, ls.decrease, state.updated)
+    restart = ~moved & state.updated
     state = BFGSState(
         inv_hess=jnp.where(keep, updated_h, state.inv_hess),
         updated=(state.updated | keep) & ~restart,
     )
-    return new, state
+    return state, restart
 
 
-BFGS = Method(
-    name="bfgs",
-    init=_init,
-    step=_step,
-    options=dict(WOLFE_OPTIONS),
-    doc="BFGS with a dense inverse Hessian and a strong-Wolfe line search (small n)",
-    validate=check_wolfe_constants,
-    workspace=lambda n, opts: n * n,  # the updated inverse Hessian, next to the old one
-)
+BFGS_DIRECTION = Direction("bfgs", {}, init=_init, propose=_propose, update=_update,
+                           workspace=lambda n, opts: n * n, max_dim=DENSE_MAX_DIM)  # the updated inverse Hessian, next to the old one
+
+BFGS = compose("bfgs", BFGS_DIRECTION, STRONG_WOLFE,
+               "BFGS with a dense inverse Hessian and a strong-Wolfe line search (small n)")
+
+
+def bfgs(**options) -> optax.GradientTransformationExtraArgs:
+    """Dense BFGS as an optax transform (small n); options: c1, c2, ls_max_iter."""
+    return transform(BFGS, **options)

@@ -38,12 +38,13 @@ import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from optimizers.curvature_split import SPLIT_OPTIONS, check_split, curvature_operator, use_ggn
-from optimizers.linesearch import backtracking
-from optimizers.lm_damping import reduction_ratio, update_damping
-from optimizers.martens_cg import cg_backtrack, martens_cg, martens_preconditioner, save_schedule
-from optimizers.method import Iterate, Method
-from optimizers.options import choice, function, integer, real
+from optimizers._curvature_split import SPLIT_OPTIONS, check_split, curvature_operator, use_ggn
+from optimizers._linesearch import backtracking
+from optimizers._trust_region import reduction_ratio, update_damping
+from optimizers._martens_cg import cg_backtrack, martens_cg, martens_preconditioner, save_schedule
+from optimizers._method import Iterate, Method
+from optimizers._options import choice, function, integer, real
+from optimizers._transforms import transform
 
 __all__ = ["HESSIAN_FREE", "HFState", "hessian_free"]
 
@@ -153,7 +154,7 @@ def _step(objective, it: Iterate, state: HFState, opts):
     p = cg.saved_x[j]
     # Undamped model decrease q(p) - q(0) = phi_damped(p) - lambda ||p||^2 / 2.
     model_decrease = cg.saved_phi[j] - 0.5 * lam * cg.saved_sq_norm[j]
-    rho = reduction_ratio(f_p, f, model_decrease)
+    rho = reduction_ratio(f, f_p, model_decrease)
     lam_new = update_damping(lam, rho, increase=opts["damping_increase"],
                              decrease=opts["damping_decrease"], min_damping=opts["min_damping"])
 
@@ -218,9 +219,8 @@ def hessian_free(**options) -> optax.GradientTransformationExtraArgs:
     (``c`` defaults to ``b``). The damping and the warm start live in the state, across
     batches. Options: ``optimizers.method_options("hessian-free")``.
     """
-    from optimizers.transforms import make_transform  # the registry imports this module
 
-    base = make_transform("hessian-free", **options)
+    base = transform(HESSIAN_FREE, **options)
 
     def update(updates, state, params=None, *, value_fn=None, curvature_batch=None, **extra):
         if curvature_batch is not None:

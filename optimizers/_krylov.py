@@ -20,7 +20,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["CGResult", "truncated_cg", "steihaug_cg", "CG_STATUS"]
+from optimizers._options import integer
+
+__all__ = ["CGResult", "CG_MAX_ITER", "truncated_cg", "steihaug_cg", "CG_STATUS", "cg_cap", "forcing_rtol"]
 
 CONVERGED, NEGATIVE_CURVATURE, MAX_ITER, BOUNDARY = 0, 1, 2, 3
 
@@ -31,6 +33,22 @@ CG_STATUS = {
     MAX_ITER: "iteration cap reached",
     BOUNDARY: "step reached the trust-region boundary",
 }
+
+
+#: The Krylov iteration cap option shared by every method that solves with CG or Lanczos.
+CG_MAX_ITER = integer(None, "most curvature products per CG / Lanczos solve (None: 20 n for CG, n for GLTR)",
+                      1, optional=True)
+
+
+def cg_cap(opts, n: int, default_factor: int = 20) -> int:
+    """The Krylov iteration cap: the ``cg_max_iter`` option, or ``default_factor * n``."""
+    return default_factor * n if opts["cg_max_iter"] is None else opts["cg_max_iter"]
+
+
+def forcing_rtol(g):
+    """eta = min(0.5, sqrt(||g||_2)), the relative tolerance of inexact Newton steps (N&W
+    Alg. 7.1 / 7.2): superlinear convergence, N&W Thm. 7.2."""
+    return jnp.minimum(0.5, jnp.sqrt(jnp.linalg.norm(g)))
 
 
 class CGResult(NamedTuple):

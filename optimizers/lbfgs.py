@@ -24,20 +24,18 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import optax
+
 import jax
 import jax.numpy as jnp
 
-from optimizers.line_step import (
-    WOLFE_OPTIONS,
-    check_wolfe_constants,
-    first_scale,
-    restart_or_stall,
-    wolfe_step,
-)
-from optimizers.method import Iterate, Method
-from optimizers.options import integer
+from optimizers._compose import Direction, Proposal, compose
+from optimizers._line_search import STRONG_WOLFE, first_scale
+from optimizers._method import Iterate
+from optimizers._options import integer
+from optimizers._transforms import transform
 
-__all__ = ["LBFGS", "LBFGSState"]
+__all__ = ["lbfgs", "LBFGS", "LBFGS_DIRECTION", "LBFGSState"]
 
 
 class LBFGSState(NamedTuple):
@@ -92,15 +90,20 @@ def _project(state: LBFGSState, vectors):
     return (state.hist.reshape(2 * m, n) @ vectors.T).reshape(2, m, -1)
 
 
-def _step(objective, it: Iterate, state: LBFGSState, opts):
-    new, ls = wolfe_step(objective, it, _direction(state, it.g), opts)
+def _propose(objective, it: Iterate, state: LBFGSState, opts) -> Proposal:
+    return Proposal(it, _direction(state, it.g), state)
+
+
+def _update(objective, it: Iterate, new: Iterate, state: LBFGSState, opts, moved):
+    """Append the pair (s, y) of the step taken; on a failed search drop the memory
+    (restart from scaled steepest descent), which is a retry when there was memory."""
     # One read of the history: [S; Y] g+. With the cached [S; Y] g this also gives
     # S y = S g+ - S g and Y y = Y g+ - Y g, so s and y never need a pass of their own.
     proj_new = _project(state, new.g[None, :])[:, :, 0]
     p_y = proj_new - state.proj
     s, y = new.x - it.x, new.g - it.g
     sy, yy, sg, yg = jnp.sum(s * y), jnp.sum(y * y), jnp.sum(s * new.g), jnp.sum(y * new.g)
-    keep = ls.decrease & (sy > jnp.finfo(it.x.dtype).eps * yy)
+    keep = moved & (sy > jnp.finfo(it.x.dtype).eps * yy)
     m = state.sy.shape[0]
     slot = state.pairs % m
     # Retire the pair in `slot` (unused, or the oldest), then append (s, y) as the newest.
@@ -113,7 +116,7 @@ def _step(objective, it: Iterate, state: LBFGSState, opts):
     yy_col = jnp.where(onehot, yy, p_y[1])
     yy_mat = jnp.where(onehot[:, None], yy_col[None, :], jnp.where(onehot[None, :], yy_col[:, None], state.yy))
     proj = jnp.where(onehot, jnp.stack([sg, yg])[:, None], proj_new)
-    new, restart = restart_or_stall(new, ls.decrease, state.count > 0)
+    restart = ~moved & (state.count > 0)
     count = jnp.where(keep, jnp.minimum(state.count + 1, m), jnp.minimum(state.count, m - 1))
     # The history is overwritten in place; making the written rows depend on the projection
     # (an exact zero) orders the write after every read, else XLA copies the whole (2, m, n)
@@ -129,7 +132,7 @@ def _step(objective, it: Iterate, state: LBFGSState, opts):
         gamma=jnp.where(keep, sy / jnp.where(keep, yy, 1), state.gamma),
         proj=jnp.where(keep, proj, proj_new),
     )
-    return new, state
+    return state, restart
 
 
 def _sync(objective, it: Iterate, state: LBFGSState, opts) -> LBFGSState:
@@ -137,12 +140,13 @@ def _sync(objective, it: Iterate, state: LBFGSState, opts) -> LBFGSState:
     return state._replace(proj=_project(state, it.g[None, :])[:, :, 0])
 
 
-LBFGS = Method(
-    name="lbfgs",
-    init=_init,
-    step=_step,
-    options={"m": integer(10, "number of (s, y) pairs kept", 1), **WOLFE_OPTIONS},
-    doc="limited-memory BFGS, compact representation, strong-Wolfe line search",
-    sync=_sync,
-    validate=check_wolfe_constants,
-)
+LBFGS_DIRECTION = Direction("l-bfgs", {"m": integer(10, "number of (s, y) pairs kept", 1)}, init=_init,
+                            propose=_propose, update=_update, sync=_sync)
+
+LBFGS = compose("lbfgs", LBFGS_DIRECTION, STRONG_WOLFE,
+                "limited-memory BFGS, compact representation, strong-Wolfe line search")
+
+
+def lbfgs(**options) -> optax.GradientTransformationExtraArgs:
+    """L-BFGS (``minimize(method="lbfgs")``) as an optax transform; options: ``method_options("lbfgs")``."""
+    return transform(LBFGS, **options)

@@ -41,8 +41,9 @@ import optax
 from jax import lax
 
 from curvature import hessian_operator, lanczos
-from optimizers.method import Iterate, Method
-from optimizers.options import Option, boolean, integer
+from optimizers._method import Iterate, Method
+from optimizers._options import Option, boolean, integer
+from optimizers._transforms import transform
 
 __all__ = [
     "SADDLE_FREE_NEWTON",
@@ -237,6 +238,5 @@ def saddle_free_newton(**options) -> optax.GradientTransformationExtraArgs:
     ``opt.update(grads, state, params, value=loss, grad=grads, value_fn=loss_fn, batch=b)``;
     options: krylov_dim, damping_grid, max_expand, dense.
     """
-    from optimizers.transforms import make_transform  # the registry imports this module
 
-    return make_transform("saddle-free-newton", **options)
+    return transform(SADDLE_FREE_NEWTON, **options)

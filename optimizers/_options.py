@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optimizers.method import Method, Option
+from optimizers._method import Method, Option
 
 __all__ = ["real", "integer", "boolean", "choice", "function", "resolve"]
 

@@ -1,6 +1,6 @@
 """optax transforms of the registered methods: the same ``step`` as ``minimize``, one per update.
 
-``make_transform(name, **options)`` returns an ``optax.GradientTransformationExtraArgs``
+``transform(method_record, **options)`` (``optimizers.make_transform(name)`` by name) returns an ``optax.GradientTransformationExtraArgs``
 used exactly like ``optax.lbfgs``::
 
     opt = optimizers.newton_cg()
@@ -29,13 +29,13 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from curvature._validate import check_float_pytree, check_like, check_nonempty, check_scalar_fn
-from optimizers import memory
-from optimizers.method import Iterate
-from optimizers.objective import make_objective
-from optimizers.options import resolve
-from optimizers.registry import get_method
+from optimizers import _memory as memory
+from optimizers._method import Iterate
+from optimizers._objective import make_objective
+from optimizers._options import resolve
+from optimizers._method import Method
 
-__all__ = ["TransformState", "make_transform", "lbfgs", "bfgs", "newton", "newton_cg", "trust_ncg"]
+__all__ = ["TransformState", "transform"]
 
 
 class TransformState(NamedTuple):
@@ -92,16 +92,16 @@ def _check_state(state, params, expected, where: str) -> None:
         raise ValueError(f"state does not fit params: {err}; {fix}") from None
 
 
-def make_transform(name: str, **options) -> optax.GradientTransformationExtraArgs:
-    """optax transform running method ``name`` (``method_names()``) with ``options``
-    (``method_options(name)``), validated now, before anything compiles.
+def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
+    """optax transform running the method record ``spec`` with ``options`` (its declared
+    options), validated now, before anything compiles. By name: ``optimizers.make_transform``.
 
     ``init`` and ``update`` check their arguments before tracing the method: float,
     non-empty ``params`` (naming ``params``); a state made by ``init`` for parameters of the
     same structure, shapes and dtypes (naming ``state``); ``grad`` shaped like params;
     ``value`` a float scalar; ``value_fn(params, **extra)`` a float scalar (checked with
     ``jax.eval_shape``, once per call or trace); and the method state fitting in memory."""
-    spec = get_method(name)
+    name = spec.name
     opts = resolve(spec, options)
     where = f"optimizers transform {name!r}"
 
@@ -162,29 +162,3 @@ def make_transform(name: str, **options) -> optax.GradientTransformationExtraArg
         return unravel(new.x - z), state
 
     return optax.GradientTransformationExtraArgs(init, update)
-
-
-def lbfgs(**options) -> optax.GradientTransformationExtraArgs:
-    """L-BFGS (``minimize(method="lbfgs")``) as an optax transform; options: m, c1, c2, ls_max_iter."""
-    return make_transform("lbfgs", **options)
-
-
-def bfgs(**options) -> optax.GradientTransformationExtraArgs:
-    """Dense BFGS as an optax transform (small n); options: c1, c2, ls_max_iter."""
-    return make_transform("bfgs", **options)
-
-
-def newton(**options) -> optax.GradientTransformationExtraArgs:
-    """Modified Newton with a dense Hessian as an optax transform (small n)."""
-    return make_transform("newton", **options)
-
-
-def newton_cg(**options) -> optax.GradientTransformationExtraArgs:
-    """Line-search Newton-CG (N&W Alg. 7.1) as an optax transform; options: cg_max_iter, c1, c2, ls_max_iter."""
-    return make_transform("newton-cg", **options)
-
-
-def trust_ncg(**options) -> optax.GradientTransformationExtraArgs:
-    """Trust-region Newton-CG (N&W Alg. 7.2 + 4.1) as an optax transform; options:
-    initial_radius, max_radius, eta, cg_max_iter. The radius lives in the state."""
-    return make_transform("trust-ncg", **options)

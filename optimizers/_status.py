@@ -9,31 +9,51 @@
 | 3    | ``NONFINITE_START`` | f(x0) or its gradient is not finite; x0 is returned, nit = 0   |
 | 4    | ``NONFINITE``     | f or its gradient became non-finite during the run (a diverging  |
 |      |                   | fixed-step method); the last finite point is returned            |
+| 5    | ``FTOL``          | ``ftol > 0`` and a step decreased f by <= ftol * max(1, abs(f))  |
+| 6    | ``XTOL``          | ``xtol > 0`` and a step moved x by <= xtol * max(1, ||x||_inf)   |
 
-``success`` is true only for ``CONVERGED``. ``status`` is an int32 array, so it works under
+``success`` is true for ``CONVERGED``, ``FTOL`` and ``XTOL``. ``status`` is an int32 array, so it works under
 ``jax.jit`` and ``jax.vmap``; :func:`status_message` turns it into text on the host.
 """
 
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 
 __all__ = [
     "CONVERGED",
+    "FTOL",
     "MAX_ITER",
     "NO_PROGRESS",
     "NONFINITE_START",
     "NONFINITE",
     "STATUS_MESSAGES",
+    "Status",
+    "XTOL",
+    "is_success",
     "status_message",
 ]
 
+
+class Status(enum.IntEnum):
+    """Why ``minimize`` stopped (``result.status``); the table in the module docstring."""
+
+    CONVERGED = 0
+    MAX_ITER = 1
+    NO_PROGRESS = 2
+    NONFINITE_START = 3
+    NONFINITE = 4
+    FTOL = 5
+    XTOL = 6
+
+
 RUNNING = -1  # internal: the loop goes on; never returned
-CONVERGED = 0
-MAX_ITER = 1
-NO_PROGRESS = 2
-NONFINITE_START = 3
-NONFINITE = 4
+CONVERGED, MAX_ITER, NO_PROGRESS = Status.CONVERGED, Status.MAX_ITER, Status.NO_PROGRESS
+NONFINITE_START, NONFINITE, FTOL, XTOL = Status.NONFINITE_START, Status.NONFINITE, Status.FTOL, Status.XTOL
+#: The statuses that count as success: a stopping test on g, f or x was met.
+SUCCESS = (CONVERGED, FTOL, XTOL)
 
 #: Status code -> message text (the table in this module's docstring).
 STATUS_MESSAGES: dict[int, str] = {
@@ -48,7 +68,17 @@ STATUS_MESSAGES: dict[int, str] = {
         "f or its gradient became non-finite during the iteration; "
         "the last finite point is returned"
     ),
+    FTOL: "converged: the decrease of f in the last step <= ftol * max(1, |f|)",
+    XTOL: "converged: the last step's infinity norm <= xtol * max(1, ||x||_inf)",
 }
+
+
+def is_success(status):
+    """Whether ``status`` (an int or an int array, traced or not) is a success."""
+    import jax.numpy as jnp
+
+    status = jnp.asarray(status)
+    return (status == CONVERGED) | (status == FTOL) | (status == XTOL)
 
 
 def status_message(status):

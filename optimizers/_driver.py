@@ -1,0 +1,269 @@
+"""The driver: ``minimize`` runs any registered method inside one ``lax.while_loop``.
+
+Stopping tests, checked after every iteration and once at x0 (in this order):
+``grad_norm <= gtol`` (infinity norm; ``gtol * max(1, |f|)`` with ``relative_gtol``) ->
+CONVERGED; f or g not finite -> NONFINITE (the previous point is kept); with ``ftol > 0`` a
+step that decreased f by at most ``ftol * max(1, |f|)`` -> FTOL; with ``xtol > 0`` a step
+with ``||dx||_inf <= xtol * max(1, ||x||_inf)`` -> XTOL; the step stalled -> NO_PROGRESS;
+``max_iter`` reached -> MAX_ITER. FTOL and XTOL count as success.
+Status codes: :mod:`optimizers._status`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.flatten_util import ravel_pytree
+
+from curvature._validate import check_float_pytree, check_nonempty, check_scalar_fn
+from optimizers import _memory as memory
+from optimizers import _status as st
+from optimizers._callback import check_callback, host_callback, running_eagerly
+from optimizers._method import Iterate, Method
+from optimizers._objective import make_objective
+from optimizers._options import real, resolve
+from optimizers._registry import get_method
+from optimizers._result import OptimizeResult, Trace
+
+__all__ = ["check_memory", "estimate_memory", "minimize"]
+
+_GTOL = real(1e-6, "gradient tolerance", 0.0)
+_STEP_TOL = real(0.0, "relative tolerance of a stopping test (0: off)", 0.0, lo_closed=True)
+_MAX_ITER = 2**31 - 2  # the iteration counter is int32
+
+
+def minimize(
+    fun: Callable,
+    x0,
+    method="newton-cg",
+    *,
+    gtol=1e-6,
+    max_iter: int = 1000,
+    ftol=0.0,
+    xtol=0.0,
+    relative_gtol: bool = False,
+    record_path: bool = False,
+    callback: Callable | None = None,
+    **options,
+) -> OptimizeResult:
+    """Minimize the scalar ``fun(x)`` from ``x0`` with a registered method.
+
+    x0 is any pytree of float arrays; it is raveled once (``ravel_pytree``) and the method
+    runs on flat vectors inside one ``lax.while_loop``. Stops when ``||g||_inf <= gtol``
+    (success), after ``max_iter`` iterations, when no further decrease is possible, or when
+    f or g become non-finite; ``result.status`` says which (``optimizers.STATUS_MESSAGES``).
+    A minimizer as x0 returns ``nit == 0`` and success; a non-finite f(x0) or g(x0) returns
+    status 3 rather than raising.
+
+    method: a name from ``method_names()`` or a :class:`~optimizers.Method` record (e.g.
+    ``optimizers.compose(...)``); options: that method's options (``method_options(method)``).
+
+    Stopping tests besides ``||g||_inf <= gtol`` (status CONVERGED): ``relative_gtol=True``
+    compares with ``gtol * max(1, |f|)`` instead, for objectives whose scale makes an
+    absolute gradient test unreachable at the floor of rounding; ``ftol > 0`` stops (status
+    FTOL, a success) after a step that decreased f by at most ``ftol * max(1, |f|)``;
+    ``xtol > 0`` stops (status XTOL, a success) after a step with
+    ``||dx||_inf <= xtol * max(1, ||x||_inf)``. Both are off by default: they stop early on
+    slow but steady progress, so use them when f is known to be flat at the minimum. record_path: also keep the flat iterates in
+    ``result.trace.x``, shape (max_iter + 1, n). callback: a host function
+    ``callback(iteration, f, grad_norm)`` called through ``jax.debug.callback`` at x0
+    (iteration 0) and after each iteration; it synchronizes with the host each time, and
+    under vmap receives batched arrays. If it raises, the run finishes without calling it
+    again and minimize re-raises that exception; under jit or vmap the exception cannot be
+    re-raised and ends up as the last line of a ``JaxRuntimeError`` naming the callback.
+
+    jit and vmap: ``jax.vmap(functools.partial(minimize, fun, method="lbfgs"))(x0s)`` solves
+    many starts in one call. Under ``jax.jit`` pass ``fun``, ``method``, ``max_iter``,
+    ``record_path``, ``callback`` and the integer/bool/function options as static (or close
+    over them with ``functools.partial``); float options and gtol may be traced. The
+    compiled loop is cached per (fun, method, max_iter, static options).
+
+    Raises ValueError/TypeError before compiling on: an unknown method or option, a
+    wrong-typed or out-of-range option (or c1 >= c2), gtol <= 0, max_iter < 0 (or past
+    the int32 counter), an integer x0, an x0 with no elements, a ``fun`` that does not return
+    a float scalar, a callback that cannot take (iteration, f, grad_norm), and a run whose
+    trace buffer, method state and step workspace cannot fit in the device's memory
+    (:func:`optimizers.check_memory`; the message gives the bytes of each part).
+    """
+    spec = get_method(method)
+    opts = resolve(spec, options)
+    tols = {}
+    for name, value, check in (("gtol", gtol, _GTOL), ("ftol", ftol, _STEP_TOL), ("xtol", xtol, _STEP_TOL)):
+        try:
+            tols[name] = check.check(value)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{name}: {err}") from None
+    if not isinstance(relative_gtol, bool):
+        raise TypeError(f"relative_gtol must be True or False, got {relative_gtol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int):
+        raise TypeError(f"max_iter must be a concrete Python int >= 0, got {max_iter!r}")
+    if max_iter < 0:
+        raise ValueError(f"max_iter must be >= 0, got {max_iter}")
+    if max_iter > _MAX_ITER:
+        raise ValueError(f"max_iter must be <= 2**31 - 2 = {_MAX_ITER} (the iteration counter "
+                         f"is int32), got {max_iter}")
+    if not isinstance(record_path, bool):
+        raise TypeError(f"record_path must be True or False, got {record_path!r}")
+    check_callback(callback)
+    if not callable(fun):
+        raise TypeError(f"fun must be a function of x0 returning a scalar, got {type(fun).__name__}")
+    check_float_pytree(x0, "x0")
+    check_nonempty(x0, "x0", ": there is nothing to minimize (every method needs n >= 1)")
+    check_scalar_fn(fun, x0, "fun")
+    leaves = jax.tree_util.tree_leaves(x0)
+    n = sum(int(np.prod(jnp.shape(leaf))) for leaf in leaves)
+    dtype = jnp.result_type(*leaves)
+    if spec.max_dim is not None and n > spec.max_dim:
+        raise ValueError(f"method {spec.name!r} holds a dense {n} x {n} matrix and is for n <= {spec.max_dim}; "
+                         f"x0 has n = {n}: use a matrix-free method (newton-cg, trust-ncg, trust-krylov, lbfgs)")
+    memory.check(memory.estimate(spec, opts, n, dtype, int(max_iter), record_path),
+                 f"minimize(method={spec.name!r})")
+    static = tuple((k, v) for k, v in opts.items() if spec.options[k].static)
+    dynamic = {k: v for k, v in opts.items() if not spec.options[k].static}
+    eager = running_eagerly(x0, tols, dynamic)
+    host = None if callback is None else host_callback(callback, eager)
+    if host is not None:
+        host.pop_error()  # a run interrupted earlier must not silence this one
+    result = _solve(x0, tols, dynamic, fun=fun, method=spec, max_iter=int(max_iter),
+                    relative_gtol=relative_gtol, record_path=record_path, callback=host, static=static)
+    if host is not None and eager:
+        jax.effects_barrier()
+        err = host.pop_error()
+        if err is not None:
+            raise err
+    return result
+
+
+@functools.partial(
+    jax.jit, static_argnames=("fun", "method", "max_iter", "relative_gtol", "record_path", "callback", "static")
+)
+def _solve(x0, tols, dynamic, *, fun, method, max_iter, relative_gtol, record_path, callback, static):
+    opts = {**dict(static), **dynamic}
+    z0, unravel = ravel_pytree(x0)
+    objective = make_objective(fun, unravel)
+    stop = _Stopping(tols["gtol"], tols["ftol"], tols["xtol"], relative_gtol, max_iter)
+    end = _run(method, objective, z0, stop, opts, record_path, callback)
+    it = end.it
+    return OptimizeResult(
+        x=unravel(it.x), fun=it.f, grad_norm=end.gnorm, nit=end.k, nfev=it.nfev, ngev=it.ngev,
+        nhvp=it.nhvp, status=end.status, success=st.is_success(end.status), trace=_unpack(end.trace, record_path),
+    )
+
+
+def _inf_norm(g):
+    return jnp.max(jnp.abs(g)) if g.size else jnp.zeros((), g.dtype)
+
+
+class _Stopping(NamedTuple):
+    """The stopping tests' parameters (gtol, ftol, xtol may be traced)."""
+
+    gtol: jax.Array
+    ftol: jax.Array
+    xtol: jax.Array
+    relative_gtol: bool
+    max_iter: int
+
+
+def _status(stop: _Stopping, old: Iterate, new: Iterate, gnorm, finite, nit):
+    """The stopping tests of the module docstring, in their order of precedence."""
+    bound = stop.gtol * jnp.maximum(1, jnp.abs(new.f)) if stop.relative_gtol else stop.gtol
+    moved = jnp.any(new.x != old.x)
+    f_small = moved & (old.f - new.f <= stop.ftol * jnp.maximum(1, jnp.abs(old.f)))
+    x_small = moved & (_inf_norm(new.x - old.x) <= stop.xtol * jnp.maximum(1, _inf_norm(old.x)))
+    out = jnp.where(nit >= stop.max_iter, st.MAX_ITER, st.RUNNING)
+    out = jnp.where(new.stalled, st.NO_PROGRESS, out)
+    out = jnp.where((stop.xtol > 0) & x_small, st.XTOL, out)
+    out = jnp.where((stop.ftol > 0) & f_small, st.FTOL, out)
+    out = jnp.where(finite, out, st.NONFINITE)
+    return jnp.where(finite & (gnorm <= bound), st.CONVERGED, out).astype(jnp.int32)
+
+
+class _Carry(NamedTuple):
+    """The driver loop's state: the iterate, the method's state, the iteration count, the
+    status (RUNNING while going on), the gradient norm and the trace buffer."""
+
+    it: Iterate
+    state: Any
+    k: jax.Array
+    status: jax.Array
+    gnorm: jax.Array
+    trace: jax.Array
+
+
+def _row(it: Iterate, gnorm):
+    """One trace row: f, grad_norm, nfev, ngev, nhvp (then x when the path is recorded)."""
+    dtype = it.x.dtype
+    head = jnp.stack([it.f.astype(dtype), gnorm.astype(dtype), it.nfev.astype(dtype),
+                      it.ngev.astype(dtype), it.nhvp.astype(dtype)])
+    return head
+
+
+def _unpack(buffer, record_path) -> Trace:
+    cols = [buffer[:, i] for i in range(5)]
+    return Trace(*cols, x=buffer[:, 5:] if record_path else None)
+
+
+def _run(spec: Method, objective, z0, stop: _Stopping, opts, record_path, callback) -> _Carry:
+    dtype = z0.dtype
+    f0, g0 = objective.value_and_grad(z0)
+    one = jnp.ones((), jnp.int32)
+    it0 = Iterate(z0, f0, g0, one, one, 0 * one, jnp.zeros((), bool))
+    state0 = spec.init(z0, opts)
+    gnorm0 = _inf_norm(g0)
+    finite0 = jnp.isfinite(f0) & jnp.isfinite(gnorm0)
+    status0 = jnp.where(finite0, _status(stop, it0, it0, gnorm0, finite0, 0),
+                        st.NONFINITE_START).astype(jnp.int32)
+
+    def row(it, gnorm):
+        head = _row(it, gnorm)
+        return jnp.concatenate([head, it.x]) if record_path else head
+
+    # The trace: one (max_iter + 1, 5 [+ n]) buffer, a row written per iteration.
+    first = row(it0, gnorm0)
+    trace0 = jnp.full((stop.max_iter + 1, first.size), jnp.nan, dtype).at[0].set(first)
+    if callback is not None:
+        jax.debug.callback(callback, 0, f0, gnorm0)
+
+    def cond(c: _Carry):
+        return c.status == st.RUNNING
+
+    def body(c: _Carry) -> _Carry:
+        it = c.it
+        new, state = spec.step(objective, it, c.state, opts)
+        k = c.k + 1
+        gnorm = _inf_norm(new.g)
+        finite = jnp.isfinite(new.f) & jnp.isfinite(gnorm)
+        # A non-finite point is never returned: keep the previous one (with the new counts).
+        new = new._replace(x=jnp.where(finite, new.x, it.x), f=jnp.where(finite, new.f, it.f),
+                           g=jnp.where(finite, new.g, it.g))
+        gnorm = jnp.where(finite, gnorm, c.gnorm)
+        status = _status(stop, it, new, gnorm, finite, k)
+        trace = lax.dynamic_update_index_in_dim(c.trace, row(new, gnorm), k, axis=0)
+        if callback is not None:
+            jax.debug.callback(callback, k, new.f, gnorm)
+        return _Carry(new, state, k, status, gnorm, trace)
+
+    return lax.while_loop(cond, body, _Carry(it0, state0, jnp.zeros((), jnp.int32), status0, gnorm0, trace0))
+
+
+def estimate_memory(method, n: int, dtype="float64", *, max_iter: int = 1000,
+                    record_path: bool = False, batch: int = 1, **options) -> memory.MemoryEstimate:
+    """What ``batch`` runs of ``minimize(method=..., max_iter=..., record_path=...,
+    **options)`` on ``n`` parameters of ``dtype`` need at least (module docstring)."""
+    n, max_iter, batch = memory.checked_ints(n, max_iter, batch)
+    spec = get_method(method)
+    return memory.estimate(spec, resolve(spec, options), n, dtype, max_iter, record_path, batch)
+
+
+def check_memory(method, n: int, dtype="float64", *, max_iter: int = 1000,
+                 record_path: bool = False, batch: int = 1, device=None, **options) -> memory.MemoryEstimate:
+    """:func:`estimate_memory`, raising ValueError (with the bytes per part) when it is more
+    than :func:`available_memory` of ``device``; returns the estimate otherwise."""
+    est = estimate_memory(method, n, dtype, max_iter=max_iter, record_path=record_path,
+                          batch=batch, **options)
+    return memory.check(est, f"minimize(method={method!r})", device)

@@ -1,0 +1,224 @@
+"""Trust regions: one reduction ratio, one radius update, one acceptance rule, for every method.
+
+With the model m(p) = g.p + p.B p / 2 (so m(0) = 0) and a trial step p:
+
+- ratio: rho = (f(x) - f(x + p)) / (m(0) - m(p)) (:func:`reduction_ratio`); a model that
+  predicts no decrease, or a non-finite f(x + p), gives rho = -inf;
+- radius (N&W Alg. 4.1): rho < low -> radius * shrink; rho > high (and, where the
+  globalisation asks, p on the boundary) -> min(radius * expand, max_radius)
+  (:func:`update_radius`);
+- acceptance: the step is taken when rho > eta (:func:`accepted`).
+
+Levenberg-Marquardt damping is the same trust region in 1/radius form: the step solves
+(B + lambda I) p = -g, and lambda = 1 / radius moves the opposite way under the same rule
+(:func:`update_damping`: rho < 1/4 -> lambda * increase, rho > 3/4 -> lambda * decrease;
+Moré 1978, Martens 2010 Sec. 4.1). Hessian-free uses it with its own CG.
+
+Globalisations built here (:func:`trust_region`, :func:`damped`) take a direction's
+:class:`~optimizers._compose.Model` and a subproblem solver: ``"steihaug"`` (Steihaug-Toint
+CG, N&W Alg. 7.2), ``"gltr"`` (Lanczos, Gould et al. 1999), ``"exact"`` (Moré-Sorensen on
+the dense B, N&W Alg. 4.3), ``"dogleg"`` (N&W Sec. 4.1). When a step is rejected and the
+radius falls below eps max(1, ||x||), no step can change x: the run stops with NO_PROGRESS.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from optimizers._compose import Globalisation
+from optimizers._dogleg import dogleg
+from optimizers._gltr import gltr
+from optimizers._krylov import BOUNDARY, CG_MAX_ITER, NEGATIVE_CURVATURE, cg_cap, forcing_rtol, steihaug_cg, truncated_cg
+from optimizers._method import Iterate
+from optimizers._more_sorensen import more_sorensen
+from optimizers._options import integer, real
+from optimizers._subproblem import SubproblemResult
+
+__all__ = ["DAMPING_OPTIONS", "TRUST_OPTIONS", "TrustState", "accepted", "damped", "reduction_ratio",
+           "trust_region", "update_damping", "update_radius"]
+
+
+def reduction_ratio(f_old, f_new, model_change) -> jax.Array:
+    """rho = (f_old - f_new) / -(m(p) - m(0)), ``model_change = m(p) - m(0)``.
+
+    A model that predicts no decrease (``model_change >= 0``) or a non-finite value gives
+    rho = -inf (a failed step). Zero-safe in value and gradient.
+    """
+    f_new, f_old, mc = jnp.asarray(f_new), jnp.asarray(f_old), jnp.asarray(model_change)
+    ok = (mc < 0) & jnp.isfinite(f_new) & jnp.isfinite(mc)
+    rho = (f_new - f_old) / jnp.where(ok, mc, -1)
+    return jnp.where(ok, rho, -jnp.inf)
+
+
+def update_radius(radius, rho, *, boundary=True, shrink=0.25, expand=2.0, low=0.25, high=0.75,
+                  max_radius=jnp.inf) -> jax.Array:
+    """N&W Alg. 4.1: radius * shrink if rho < low; min(radius * expand, max_radius) if
+    rho > high and ``boundary``; else unchanged. NaN rho counts as rho < low."""
+    radius = jnp.asarray(radius)
+    rho = jnp.asarray(rho, radius.dtype)
+    bad = ~(rho >= low)
+    good = (rho > high) & boundary
+    new = jnp.where(bad, radius * shrink, jnp.where(good, jnp.minimum(radius * expand, max_radius), radius))
+    return new.astype(radius.dtype)
+
+
+def accepted(rho, eta) -> jax.Array:
+    """The acceptance rule: take the step when rho > eta."""
+    return rho > eta
+
+
+def update_damping(damping, rho, *, increase: float = 1.5, decrease: float = 2.0 / 3.0, low: float = 0.25,
+                   high: float = 0.75, min_damping: float = 0.0, max_damping: float = jnp.inf) -> jax.Array:
+    """The radius update in 1/radius form: lambda * increase if rho < low, lambda * decrease
+    if rho > high, clipped to [min_damping, max_damping] (NaN rho counts as rho < low).
+
+    lambda = 1 / radius, so this is :func:`update_radius` with shrink = 1 / increase,
+    expand = 1 / decrease and no boundary condition; lambda = 0 (an infinite radius) stays 0.
+    """
+    damping = jnp.asarray(damping)
+    safe = jnp.where(damping > 0, damping, 1)
+    radius = update_radius(1 / safe, rho, shrink=1 / increase, expand=1 / decrease, low=low, high=high)
+    new = jnp.where(damping > 0, 1 / radius, damping)
+    return jnp.clip(new, min_damping, max_damping).astype(damping.dtype)
+
+
+TRUST_OPTIONS = {
+    "initial_radius": real(1.0, "trust-region radius of the first iteration", 0.0),
+    "max_radius": real(1000.0, "largest trust-region radius", 0.0),
+    "eta": real(0.15, "acceptance threshold on rho (N&W Alg. 4.1)", 0.0, 0.25, lo_closed=True),
+}
+_KRYLOV_OPTIONS = {"cg_max_iter": CG_MAX_ITER}
+_EXACT_OPTIONS = {"subproblem_max_iter": integer(100, "most Newton steps on the secular equation", 1)}
+
+
+class TrustState(NamedTuple):
+    """radius: the current trust-region radius (or, damped, lambda)."""
+
+    radius: jax.Array
+
+
+def _steihaug(model, g, radius, opts) -> SubproblemResult:
+    cg = steihaug_cg(model.matvec, g, radius, rtol=forcing_rtol(g), max_iter=cg_cap(opts, g.size))
+    boundary = (cg.status == NEGATIVE_CURVATURE) | (cg.status == BOUNDARY)
+    return SubproblemResult(cg.x, cg.model_value, boundary, cg.iters, cg.status,
+                            jnp.full((), jnp.nan, g.dtype))
+
+
+def _gltr(model, g, radius, opts) -> SubproblemResult:
+    cap = min(g.size, cg_cap(opts, g.size, 1))
+    return gltr(model.matvec, g, radius, max_iter=cap, rtol=forcing_rtol(g))
+
+
+def _exact(model, g, radius, opts) -> SubproblemResult:
+    return more_sorensen(model.hess, g, radius, max_iter=opts["subproblem_max_iter"])
+
+
+def _dogleg(model, g, radius, opts) -> SubproblemResult:
+    return dogleg(model.hess, g, radius)
+
+
+#: name -> (solver(model, g, radius, opts) -> SubproblemResult, its options, "matvec" | "hess")
+SUBPROBLEMS = {
+    "steihaug": (_steihaug, _KRYLOV_OPTIONS, "matvec"),
+    "gltr": (_gltr, _KRYLOV_OPTIONS, "matvec"),
+    "exact": (_exact, _EXACT_OPTIONS, "hess"),
+    "dogleg": (_dogleg, {}, "hess"),
+}
+
+
+def _check_radii(opts):
+    r0, rmax = opts["initial_radius"], opts["max_radius"]
+    if isinstance(r0, (int, float)) and isinstance(rmax, (int, float)) and r0 > rmax:
+        raise ValueError(f"options 'initial_radius' ({r0}) and 'max_radius' ({rmax}): need initial_radius <= "
+                         "max_radius")
+
+
+def _trial(objective, it: Iterate, p, model_change):
+    """f, g at x + p, the ratio, and the iterate moved there (counted)."""
+    x_try = it.x + p
+    f_try, g_try = objective.value_and_grad(x_try)
+    rho = reduction_ratio(it.f, jnp.where(jnp.all(jnp.isfinite(g_try)), f_try, jnp.nan), model_change)
+    moved = it._replace(x=x_try, f=f_try, g=g_try).counted(nfev=1, ngev=1)
+    return rho, moved
+
+
+def _choose(accept, moved: Iterate, stay: Iterate) -> Iterate:
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(accept, a, b), moved, stay)
+
+
+def trust_region(subproblem: str) -> Globalisation:
+    """The trust-region globalisation (N&W Alg. 4.1) with the named subproblem solver."""
+    solve, sub_options, needs = SUBPROBLEMS[subproblem]
+
+    def init(x, opts) -> TrustState:
+        return TrustState(jnp.asarray(opts["initial_radius"], x.dtype))
+
+    def step(direction, objective, it: Iterate, d_state, state: TrustState, opts):
+        model = direction.model(objective, it, d_state, opts)
+        if getattr(model, needs) is None:
+            raise TypeError(f"trust region {subproblem!r} needs the model's {needs!r}")
+        it = model.it
+        sub = solve(model, it.g, state.radius, opts)
+        it = it.counted(nhvp=sub.num_matvec)
+        rho, moved = _trial(objective, it, sub.step, sub.model_value)
+        radius = update_radius(state.radius, rho, boundary=sub.boundary, max_radius=opts["max_radius"])
+        accept = accepted(rho, opts["eta"])
+        new = _choose(accept, moved, it.counted(nfev=1, ngev=1))
+        d_state = model.state
+        if direction.update is not None:
+            d_state, _ = direction.update(objective, it, new, d_state, opts, accept)
+        tiny = radius <= jnp.finfo(it.x.dtype).eps * jnp.maximum(1, jnp.linalg.norm(it.x))
+        return new._replace(stalled=~accept & tiny), d_state, TrustState(radius)
+
+    return Globalisation(f"trust-region/{subproblem}", "model", {**TRUST_OPTIONS, **sub_options}, init, step,
+                         validate=_check_radii)
+
+
+DAMPING_OPTIONS = {
+    "damping": real(1e-3, "initial Levenberg-Marquardt damping lambda (B + lambda I)", 0.0),
+    "damping_increase": real(4.0, "lambda factor when rho < 1/4", 1.0),
+    "damping_decrease": real(0.25, "lambda factor when rho > 3/4", 0.0, 1.0),
+    "min_damping": real(1e-12, "lower bound on lambda", 0.0, lo_closed=True),
+    "eta": TRUST_OPTIONS["eta"],
+    "cg_max_iter": _KRYLOV_OPTIONS["cg_max_iter"],
+}
+
+
+def damped() -> Globalisation:
+    """Levenberg-Marquardt damping (the trust region in 1/radius form): p from CG on
+    (B + lambda I) p = -g (or a dense solve when the model is dense), rho, then lambda by
+    :func:`update_damping`; the step is taken when rho > eta."""
+
+    def init(x, opts) -> TrustState:
+        return TrustState(jnp.asarray(opts["damping"], x.dtype))
+
+    def step(direction, objective, it: Iterate, d_state, state: TrustState, opts):
+        model = direction.model(objective, it, d_state, opts)
+        it, lam, g = model.it, state.radius, it.g
+        if model.hess is not None:
+            shifted = model.hess + lam * jnp.eye(g.size, dtype=g.dtype)
+            p = -jnp.linalg.solve(shifted, g)
+            p = jnp.where(jnp.all(jnp.isfinite(p)), p, jnp.zeros_like(p))
+            bp, matvecs = model.hess @ p, 0
+        else:
+            cg = truncated_cg(lambda v: model.matvec(v) + lam * v, -g, rtol=forcing_rtol(g),
+                              max_iter=cg_cap(opts, g.size))
+            p, matvecs = cg.x, cg.iters
+            bp = model.matvec(p)
+            matvecs = matvecs + 1
+        it = it.counted(nhvp=matvecs)
+        rho, moved = _trial(objective, it, p, jnp.vdot(g, p) + 0.5 * jnp.vdot(p, bp))
+        lam_new = update_damping(lam, rho, increase=opts["damping_increase"], decrease=opts["damping_decrease"],
+                                 min_damping=opts["min_damping"])
+        accept = accepted(rho, opts["eta"])
+        new = _choose(accept, moved, it.counted(nfev=1, ngev=1))
+        d_state = model.state
+        if direction.update is not None:
+            d_state, _ = direction.update(objective, it, new, d_state, opts, accept)
+        tiny = jnp.linalg.norm(p) <= jnp.finfo(it.x.dtype).eps * jnp.maximum(1, jnp.linalg.norm(it.x))
+        return new._replace(stalled=~accept & tiny), d_state, TrustState(lam_new)
+
+    return Globalisation("levenberg-marquardt", "model", DAMPING_OPTIONS, init, step)
