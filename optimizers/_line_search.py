@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from optimizers._compose import Globalisation
-from optimizers._linesearch import LineSearchResult, backtracking, strong_wolfe
+from optimizers._step_length import LineSearchResult, backtracking, strong_wolfe
 from optimizers._method import Iterate
 from optimizers._options import choice, integer, real
 

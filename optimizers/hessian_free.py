@@ -39,7 +39,7 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from optimizers._curvature_split import SPLIT_OPTIONS, check_split, curvature_operator, use_ggn
-from optimizers._linesearch import backtracking
+from optimizers._step_length import backtracking
 from optimizers._trust_region import reduction_ratio, update_damping
 from optimizers._martens_cg import cg_backtrack, martens_cg, martens_preconditioner, save_schedule
 from optimizers._method import Iterate, Method

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from optimizers._linesearch import backtracking, strong_wolfe
+from optimizers._step_length import backtracking, strong_wolfe
 
 # The numpy reference of the NaN-region function is evaluated at rejected trials beyond t = 0.5.
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning")
