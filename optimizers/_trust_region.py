@@ -150,7 +150,10 @@ def _choose(accept, moved: Iterate, stay: Iterate) -> Iterate:
 
 
 def trust_region(subproblem: str) -> Globalisation:
-    """The trust-region globalisation (N&W Alg. 4.1) with the named subproblem solver."""
+    """The trust-region globalisation (N&W Alg. 4.1) with the subproblem solver ``subproblem``:
+    "steihaug", "gltr", "exact" or "dogleg"."""
+    if subproblem not in SUBPROBLEMS:
+        raise ValueError(f"unknown trust-region subproblem {subproblem!r}; choose one of {', '.join(SUBPROBLEMS)}")
     solve, sub_options, needs = SUBPROBLEMS[subproblem]
 
     def init(x, opts) -> TrustState:
