@@ -287,7 +287,8 @@ def _list(args) -> int:
         _err(str(err))
         return EXIT_USAGE
     if not names:
-        _err(f"no problem has the tag {args.tag!r}")
+        missing = registry.unavailable(tag=args.tag)
+        _err(f"no problem has the tag {args.tag!r}" + (f": {missing}" if missing else ""))
         return EXIT_USAGE
     for name in names:
         params = registry.params(name)
