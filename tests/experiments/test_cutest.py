@@ -9,6 +9,7 @@ the registry loads.
 """
 
 import contextlib
+import csv
 import importlib.util
 import io
 import json
@@ -172,3 +173,6 @@ curvature = false
         assert run["success"] and run["f_star"] == 0.0 and abs(run["f"]) < 1e-12, name
     assert [line.split()[:2] for line in out.splitlines() if line.startswith("cutest_")] == [
         ["cutest_rosenbr", "Trust-NCG"], ["cutest_beale", "Trust-NCG"]]
+    with open(tmp_path / "run" / "solved.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["label"], r["solved"], r["total"]) for r in rows] == [("Trust-NCG", "2", "2")]
