@@ -48,6 +48,7 @@ class _Deferred:
     missing: Callable[[], Optional[str]]
     what: str
     state: str = "pending"  # pending -> loaded | absent
+    error: Optional[str] = None  # why an installed package failed to load
 
 
 _DEFERRED: list[_Deferred] = []
@@ -100,16 +101,21 @@ def _load_deferred(*, name: Optional[str] = None, tag: Optional[str] = None, eve
         if src.missing() is not None:
             src.state = "absent"
             continue
-        src.load()
+        try:
+            src.load()
+        except ImportError as err:  # installed but unusable (e.g. built for another jax)
+            src.state, src.error = "absent", f"{src.what} could not be loaded ({type(err).__name__}: {err})"
+            continue
         src.state = "loaded"
 
 
 def unavailable(*, name: Optional[str] = None, tag: Optional[str] = None) -> Optional[str]:
     """Why problem ``name`` (or the problems tagged ``tag``) cannot be had: the install hint
-    of the deferred source they belong to when its package is missing, else None."""
+    of the deferred source they belong to when its package is missing, the import error
+    when it failed to load, else None."""
     for src in _DEFERRED:
         if (name is not None and name.startswith(src.prefix)) or (tag is not None and tag in src.tags):
-            reason = src.missing()
+            reason = src.error or src.missing()
             if reason is not None:
                 return reason
     return None

@@ -89,6 +89,19 @@ def test_without_sif2jax_the_problems_are_absent_and_the_hint_is_given(absent):
     assert "cutest" not in str(info.value)
 
 
+def test_an_installed_package_that_fails_to_import_is_named(absent, monkeypatch):
+    def broken():
+        raise ImportError("sif2jax needs jax >= 0.7.2")
+
+    source = registry._Deferred(cutest.PREFIX, cutest.TAGS, load=broken, missing=lambda: None,
+                                what="the CUTEst problems")
+    monkeypatch.setattr(registry, "_DEFERRED", [source])
+    assert problems.names("cutest") == [] and "rosenbrock" in problems.names()
+    with pytest.raises(ValueError, match=r"cutest_rosenbr': the CUTEst problems could not be loaded "
+                                         r"\(ImportError: sif2jax needs jax >= 0.7.2\)"):
+        problems.get("cutest_rosenbr")
+
+
 def test_importing_the_registry_loads_nothing_of_sif2jax():
     code = ("import sys, experiments.problems as p; p.names('mgh'); p.get('rosenbrock'); "
             "print(sorted(m for m in sys.modules if 'sif2jax' in m))")
