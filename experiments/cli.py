@@ -224,6 +224,7 @@ def _execute(spec, run_dir: Path, args, resume) -> int:
         return status
     if data.results["runs"]:
         print(summary_table(data.results))
+        _solved(spec, run_dir, data.results)
     if status == EXIT_OK and stop.pending() is not None:  # a signal swallowed after the last pair
         return stop.Stopped(stop.pending()).exit_status
     if status != EXIT_FAILED and not args.no_plots and data.results["runs"]:
@@ -238,6 +239,19 @@ def _execute(spec, run_dir: Path, args, resume) -> int:
         print(f"curvax: {len(files)} figure(s) in {run_dir / 'plots'}", file=sys.stderr)
     print(f"curvax: results in {run_dir}", file=sys.stderr)
     return status
+
+
+def _solved(spec, run_dir: Path, results: dict) -> None:
+    """``solved.csv`` (per method: solved, failed by reason, total) for every run; the same
+    as a table on stdout for suites (SUITE_MIN_PROBLEMS problem instances or more)."""
+    from experiments.files import atomic_write
+    from experiments.report import SUITE_MIN_PROBLEMS, solved_csv, solved_rows, solved_table
+
+    rows = solved_rows(results, tol=spec.plots.profile_tol)
+    if len({r["problem"] for r in results["runs"]}) >= SUITE_MIN_PROBLEMS:
+        print()
+        print(solved_table(rows, tol=spec.plots.profile_tol))
+    atomic_write(run_dir / "solved.csv", solved_csv(rows))
 
 
 def _os_error(err: OSError) -> str:
@@ -289,7 +303,8 @@ def _list(args) -> int:
         _err(str(err))
         return EXIT_USAGE
     if not names:
-        _err(f"no problem has the tag {args.tag!r}")
+        missing = registry.unavailable(tag=args.tag)
+        _err(f"no problem has the tag {args.tag!r}" + (f": {missing}" if missing else ""))
         return EXIT_USAGE
     for name in names:
         params = registry.params(name)

@@ -319,7 +319,6 @@ class _Validator:
     def problems(self, tables, seed, dtype) -> tuple:
         from experiments import problems as registry
 
-        known = list(registry.names())
         out = []
         for i, table in enumerate(tables):
             key = f"problems[{i}]"
@@ -332,6 +331,9 @@ class _Validator:
                 tag = self.typed(table["tag"], f"{key}.tag", "str")
                 tagged = list(registry.names(tag))
                 if not tagged:
+                    missing = registry.unavailable(tag=tag)
+                    if missing is not None:
+                        self.fail(f"{key}.tag", f"no problem has the tag {tag!r}: {missing}")
                     tags = getattr(registry, "tags", lambda: [])()
                     hint = f"; known tags: {_alts(tags)}" if tags else ""
                     self.fail(f"{key}.tag", f"no problem has the tag {tag!r}{hint}")
@@ -339,9 +341,10 @@ class _Validator:
                     out.append(self.problem_instance(name, {}, None, starts, None, key, seed, dtype))
                 continue
             name = self.typed(table["name"], f"{key}.name", "str")
-            if name not in known:
-                self.fail(f"{key}.name", f"unknown problem {name!r}; known problems: {', '.join(known)}")
-            accepted = dict(registry.params(name))
+            try:
+                accepted = dict(registry.params(name))  # loads an optional source (CUTEst) only for its names
+            except ValueError:
+                self.fail(f"{key}.name", registry.unknown_message(name))
             fixed = ("name", "starts", "x0", "label")
             self.keys(table, key, fixed + tuple(accepted))
             x0 = self.x0(table, key, starts)

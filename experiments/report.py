@@ -1,14 +1,18 @@
-"""Terminal output: a text progress bar over the (problem, optimizer) pairs and the summary table."""
+"""Terminal output: a text progress bar over the (problem, optimizer) pairs, the summary table
+and, for suites, the solved/failed counts per method."""
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import sys
 from collections import Counter
 
 import numpy as np
 
-__all__ = ["ProgressBar", "summary_rows", "summary_table"]
+__all__ = ["ProgressBar", "SOLVED_COLUMNS", "SUITE_MIN_PROBLEMS", "solved_csv", "solved_rows", "solved_table",
+           "summary_rows", "summary_table"]
 
 
 class ProgressBar:
@@ -139,3 +143,69 @@ def summary_table(results: dict) -> str:
     note = ("f - f* / f: median gap to the known minimum (or median f where none is known); "
             "iters, evals: medians over starts; evals = nfev + ngev + 2 nhvp; run s: one vmapped call for all starts")
     return "\n".join(lines) + "\n" + note
+
+
+# The outcome of a run in the solved/failed table: solved, else why not (by optimizer status).
+SOLVED_COLUMNS = ("solved", "max_iter", "no_progress", "nonfinite_x0", "nonfinite", "other_point")
+_STATUS_COLUMN = {1: "max_iter", 2: "no_progress", 3: "nonfinite_x0", 4: "nonfinite"}
+_COLUMN_TEXT = {"max_iter": "max iter", "no_progress": "no progress", "nonfinite_x0": "non-finite x0",
+                "nonfinite": "non-finite", "other_point": "other point"}
+# The table is printed for runs of at least this many problem instances (suites).
+SUITE_MIN_PROBLEMS = 5
+
+
+def solved_rows(results: dict, tol: float = 1e-6) -> list[dict]:
+    """Per method (label): how many (problem, start) cases it solved and why the others failed.
+
+    A case is solved when the method reports success (gradient norm <= gtol) and its f is
+    within ``tol * max(1, |f_best|)`` of f_best, the lowest finite f any method reached on
+    that case. Otherwise it counts under the optimizer's stopping reason (``max_iter``,
+    ``no_progress``, ``nonfinite_x0``, ``nonfinite``), or ``other_point`` for a success at
+    a stationary point above f_best (a local minimum or a saddle another method got past).
+    """
+    best = {}
+    for r in results.get("runs", []):
+        f = r.get("f")
+        if f is not None and math.isfinite(f):
+            case = (r["problem"], r["start"])
+            best[case] = min(best.get(case, math.inf), f)
+    order = [o["label"] for o in results.get("optimizers", [])]
+    counts = {}
+    for r in results.get("runs", []):
+        row = counts.setdefault(r["label"], {"label": r["label"], "method": r["method"],
+                                             **{c: 0 for c in SOLVED_COLUMNS}, "total": 0})
+        row["total"] += 1
+        if r["success"]:
+            f_best = best.get((r["problem"], r["start"]), math.inf)
+            f = r.get("f")
+            near = f is not None and math.isfinite(f) and f - f_best <= tol * max(1.0, abs(f_best))
+            row["solved" if near else "other_point"] += 1
+        else:
+            row[_STATUS_COLUMN.get(r["status"], "nonfinite" if r.get("f") is None else "no_progress")] += 1
+    return sorted(counts.values(), key=lambda row: order.index(row["label"]) if row["label"] in order else len(order))
+
+
+def solved_table(rows: list[dict], tol: float = 1e-6) -> str:
+    """``method  solved  max iter  no progress ...  total``: the failure columns that occur."""
+    shown = ["solved"] + [c for c in SOLVED_COLUMNS[1:] if any(r[c] for r in rows)]
+    header = ["method"] + [_COLUMN_TEXT.get(c, c) for c in shown] + ["total"]
+    table = [header] + [[r["label"]] + [str(r[c]) for c in shown] + [str(r["total"])] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = []
+    for j, row in enumerate(table):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    note = (f"solved: converged with f within {tol:g} max(1, |f_best|) of the lowest f any method reached "
+            "on the (problem, start); other point: converged, but above that")
+    return "\n".join(lines) + "\n" + note
+
+
+def solved_csv(rows: list[dict]) -> str:
+    """The rows as CSV text: ``label,method,solved,max_iter,...,other_point,total``."""
+    columns = ("label", "method") + SOLVED_COLUMNS + ("total",)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([r[c] for c in columns] for r in rows)
+    return out.getvalue()

@@ -6,6 +6,12 @@ keyword-only parameters and their defaults are the parameters ``get`` accepts (`
 Factories return a draft ``Problem`` (see ``draft``); ``get`` validates the parameters,
 fills in the name and tags and caches the result, so two calls with equal parameters
 return the same object (and the same ``fun``, which keeps jit caches warm).
+
+A family that needs an optional package (the CUTEst problems of ``sif2jax``) registers a
+*deferred source* with ``defer(prefix, tags=..., load=..., missing=...)``: nothing is
+imported until a name with its prefix, one of its tags or the full list is asked for; then
+``load()`` registers its problems. Where the package is absent, ``unavailable(name=...)``
+or ``unavailable(tag=...)`` gives the install hint that the error messages carry.
 """
 
 from __future__ import annotations
@@ -34,6 +40,20 @@ class _Entry:
 _REGISTRY: dict[str, _Entry] = {}
 
 
+@dataclasses.dataclass
+class _Deferred:
+    prefix: str
+    tags: tuple
+    load: Callable[[], None]
+    missing: Callable[[], Optional[str]]
+    what: str
+    state: str = "pending"  # pending -> loaded | absent
+    error: Optional[str] = None  # why an installed package failed to load
+
+
+_DEFERRED: list[_Deferred] = []
+
+
 def register(name: str, *, tags: tuple = (), footprint: Optional[Callable[..., int]] = None):
     """Decorator: register ``factory(**params) -> Problem`` under ``name`` with ``tags``.
 
@@ -60,15 +80,58 @@ def register(name: str, *, tags: tuple = (), footprint: Optional[Callable[..., i
     return deco
 
 
+def defer(prefix: str, *, tags: tuple, load: Callable[[], None], missing: Callable[[], Optional[str]],
+          what: str) -> None:
+    """Register a source of problems whose names start with ``prefix`` and whose tags are
+    among ``tags``, loaded on first need: ``load()`` calls ``register`` for each problem.
+
+    ``missing()`` returns None when the source can load, else the sentence to show (how to
+    install what it needs); it is asked only when the source is first needed. ``what``
+    names the source in messages ("the CUTEst problems").
+    """
+    _DEFERRED.append(_Deferred(prefix, tuple(tags), load, missing, what))
+
+
+def _load_deferred(*, name: Optional[str] = None, tag: Optional[str] = None, every: bool = False) -> None:
+    for src in _DEFERRED:
+        if src.state != "pending":
+            continue
+        if not (every or (name is not None and name.startswith(src.prefix)) or (tag is not None and tag in src.tags)):
+            continue
+        if src.missing() is not None:
+            src.state = "absent"
+            continue
+        try:
+            src.load()
+        except ImportError as err:  # installed but unusable (e.g. built for another jax)
+            src.state, src.error = "absent", f"{src.what} could not be loaded ({type(err).__name__}: {err})"
+            continue
+        src.state = "loaded"
+
+
+def unavailable(*, name: Optional[str] = None, tag: Optional[str] = None) -> Optional[str]:
+    """Why problem ``name`` (or the problems tagged ``tag``) cannot be had: the install hint
+    of the deferred source they belong to when its package is missing, the import error
+    when it failed to load, else None."""
+    for src in _DEFERRED:
+        if (name is not None and name.startswith(src.prefix)) or (tag is not None and tag in src.tags):
+            reason = src.error or src.missing()
+            if reason is not None:
+                return reason
+    return None
+
+
 def names(tag: Optional[str] = None) -> list[str]:
     """Sorted names of the registered problems; with ``tag``, only those carrying it."""
     if tag is not None and not isinstance(tag, str):
         raise TypeError(f"tag must be a string or None, got {type(tag).__name__}")
+    _load_deferred(tag=tag, every=tag is None)
     return sorted(n for n, e in _REGISTRY.items() if tag is None or tag in e.tags)
 
 
 def tags() -> list[str]:
     """Sorted list of every tag some problem carries."""
+    _load_deferred(every=True)
     return sorted({t for e in _REGISTRY.values() for t in e.tags})
 
 
@@ -115,10 +178,29 @@ def _check_size(name, entry, params) -> None:
 def _entry(name) -> _Entry:
     if not isinstance(name, str):
         raise TypeError(f"problem name must be a string, got {type(name).__name__}")
+    if name not in _REGISTRY:
+        _load_deferred(name=name)
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown problem {name!r}; known problems: {', '.join(names())}") from None
+        raise ValueError(unknown_message(name)) from None
+
+
+def unknown_message(name: str) -> str:
+    """``unknown problem 'x'; known problems: ...``: the problems always present, then one
+    line per deferred source (its prefix and how to list it, or how to install it). A name
+    with a deferred source's prefix whose package is missing gets the install hint only."""
+    hint = unavailable(name=name)
+    if hint is not None:
+        return f"unknown problem {name!r}: {hint}"
+    deferred = tuple(src.prefix for src in _DEFERRED)
+    base = [n for n in sorted(_REGISTRY) if not n.startswith(deferred)] if deferred else sorted(_REGISTRY)
+    message = f"unknown problem {name!r}; known problems: {', '.join(base)}"
+    for src in _DEFERRED:
+        if src.state == "loaded" or (src.state == "pending" and src.missing() is None):
+            first = src.tags[0] if src.tags else ""
+            message += f"; and {src.what} {src.prefix}* (curvax list problems --tag {first})"
+    return message
 
 
 def _check_param(name, key, value, defaults):

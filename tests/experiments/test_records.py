@@ -1,5 +1,5 @@
 """Records on disk: atomic writes, fresh run folders, the tidy CSV round trip, and the
-terminal report (progress bar, summary table) from hand-made results."""
+terminal report (progress bar, summary table, solved/failed table) from hand-made results."""
 
 import io
 import json
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from experiments.records import RESULT_FIELDS, TRACE_COLUMNS, RunWriter, atomic_write, load_run, new_run_dir, read_trace, trace_chunk
-from experiments.report import ProgressBar, summary_rows, summary_table
+from experiments.report import ProgressBar, solved_csv, solved_rows, solved_table, summary_rows, summary_table
 
 
 def test_atomic_write_replaces_whole_files_and_cleans_up(tmp_path, monkeypatch):
@@ -115,6 +115,30 @@ def test_summary_table_medians_and_status(tmp_path):
     assert lines[2].split()[:7] == ["p", "A", "3", "3.00e-09", "30", "60", "0.25"]
     assert lines[3].split()[:5] == ["q", "A", "1", "-2.00e+00", "(f)"]
     assert "one Hv" not in table and "2 nhvp" in table
+
+
+def test_solved_table_counts_each_case_against_the_best_f_reached():
+    def run(problem, label, f, status, start=0):
+        return {"problem": problem, "start": start, "label": label, "method": label.lower(), "f": f,
+                "status": status, "success": status == 0}
+
+    runs = [run("p", "A", 1.0, 0), run("p", "B", 1.0 + 5e-7, 0),            # both solve (|f_best| = 1)
+            run("q", "A", 3.0, 0), run("q", "B", -200.0, 0),              # A stopped at another point
+            run("r", "A", -1e-3, 1), run("r", "B", None, 4),              # max_iter; non-finite
+            run("s", "A", 0.0, 2), run("s", "B", 0.0, 3, start=0),        # no progress; non-finite at x0
+            run("q", "A", -200.0 * (1 + 2e-6), 0, start=1), run("q", "B", -200.0, 0, start=1)]
+    results = {"runs": runs, "optimizers": [{"label": "A"}, {"label": "B"}]}
+    rows = solved_rows(results, tol=1e-6)
+    assert [(r["label"], r["solved"], r["other_point"], r["max_iter"], r["no_progress"], r["nonfinite"],
+             r["nonfinite_x0"], r["total"]) for r in rows] == [("A", 2, 1, 1, 1, 0, 0, 5), ("B", 2, 1, 0, 0, 1, 1, 5)]
+    table = solved_table(rows).splitlines()
+    assert table[0].split() == ["method", "solved", "max", "iter", "no", "progress", "non-finite", "x0",
+                                "non-finite", "other", "point", "total"]
+    assert table[2].split() == ["A", "2", "1", "1", "0", "0", "1", "5"]
+    assert "lowest f any method reached" in table[-1]
+    assert solved_csv(rows).splitlines() == [
+        "label,method,solved,max_iter,no_progress,nonfinite_x0,nonfinite,other_point,total",
+        "A,a,2,1,1,0,0,1,5", "B,b,2,0,0,1,1,1,5"]
 
 
 def test_progress_bar_prints_one_line_per_pair_off_a_terminal():
