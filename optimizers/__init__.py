@@ -6,6 +6,7 @@ saddle-free Newton; usable as ``minimize``/``least_squares`` calls or as optax t
 
 from optimizers._compose import Direction, Globalisation, Model, Proposal, compose
 from optimizers._driver import check_memory, estimate_memory, minimize
+from optimizers._globalisations import damping, line_search, trust_region
 from optimizers._least_squares import LeastSquaresResult, least_squares
 from optimizers._memory import MemoryEstimate, available_memory, format_bytes
 from optimizers._method import Iterate, Method, Option
@@ -46,6 +47,7 @@ __all__ = [
     "bfgs",
     "check_memory",
     "compose",
+    "damping",
     "dogleg",
     "estimate_memory",
     "format_bytes",
@@ -55,6 +57,7 @@ __all__ = [
     "lbfgs",
     "least_squares",
     "levenberg_marquardt",
+    "line_search",
     "make_transform",
     "method_names",
     "method_options",
@@ -68,4 +71,5 @@ __all__ = [
     "trust_exact",
     "trust_krylov",
     "trust_ncg",
+    "trust_region",
 ]
