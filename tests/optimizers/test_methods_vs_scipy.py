@@ -1,7 +1,6 @@
 """trust-exact, trust-krylov, dogleg, nonlinear-cg (and newton, trust-ncg) against scipy's
 method of the same name (nonlinear-cg: scipy's ``CG``, Polak-Ribière with another line
-search) on Rosenbrock, Beale, helical valley, Wood and a quadratic (kappa 10), padded to
-n = 4, with scipy given the very same jitted f, g and Hessian (reference_batches).
+search) on Rosenbrock, Beale, helical valley and Wood, padded to n = 4, with scipy given the very same jitted f, g and Hessian (reference_batches).
 
 Final points: both within the distance from the known minimizer that ||g||_inf <= gtol
 allows at its Hessian's smallest eigenvalue (reference_batches.x_tolerance), so within twice
@@ -11,10 +10,9 @@ doubled; every trial counts as an iteration in both), so the counts agree within
 set from the measured ones (the subproblem solvers differ in their inner tolerances:
 scipy's trust-exact stops at k_easy = 0.1, ours solves nearly exactly; trust-krylov's
 TRLIB and our GLTR have different forcing sequences). Measured (ours / scipy), rows as in
-ROW_IDS: trust-exact 25/25 8/8 9/9 44/43 2/2 7/7 9/8 7/7; trust-krylov 38/38 12/11 13/12
-91/86 7/8 9/9 9/8 9/9; dogleg on the positive definite rows 24/24 2/2 7/7 9/9 7/7;
-nonlinear-cg vs CG 24/37 15/27 30/56 31/56 8/4 12/13 14/40 24/42; trust-ncg equal on every
-row but the quadratic (7/8).
+ROW_IDS: trust-exact 25/25 8/8 9/9 44/43 7/7 9/8 7/7; trust-krylov 38/38 12/11 13/12 91/86
+9/9 9/8 9/9; dogleg on the positive definite rows 24/24 7/7 9/9 7/7; nonlinear-cg vs CG
+24/37 15/27 30/56 31/56 12/13 14/40 24/42; trust-ncg equal on every row.
 """
 
 from __future__ import annotations
