@@ -6,6 +6,7 @@ saddle-free Newton; usable as ``minimize``/``least_squares`` calls or as optax t
 
 from optimizers._compose import Direction, Globalisation, Model, Proposal, compose
 from optimizers._driver import check_memory, estimate_memory, minimize
+from optimizers._globalisations import damping, line_search, trust_region
 from optimizers._least_squares import LeastSquaresResult, least_squares
 from optimizers._line_search import line_search
 from optimizers._memory import MemoryEstimate, available_memory, format_bytes
@@ -60,6 +61,7 @@ __all__ = [
     "least_squares",
     "line_search",
     "levenberg_marquardt",
+    "line_search",
     "make_transform",
     "method_names",
     "method_options",

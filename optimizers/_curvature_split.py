@@ -37,17 +37,27 @@ _SPLIT_HELP = (
 )
 
 
-def check_split(opts, method: str) -> None:
-    """Cross-option checks of the split; ValueError saying what to pass."""
+def check_split(opts, method: str | None, *, ggn_only: bool = False) -> None:
+    """Cross-option checks of the split; ValueError saying what to pass.
+
+    ``method``: the name the messages start with, or None to leave that to the caller
+    (``resolve`` prefixes the method being resolved: a direction shared by several methods
+    does not know which one it is in). ``ggn_only``: the method has no ``curvature`` option
+    (gauss-newton, levenberg-marquardt), so the message does not offer ``curvature='hessian'``.
+    """
+    where = "" if method is None else f"method {method!r}: "
     has_model, has_loss, has_res = (opts[k] is not None for k in ("model_fn", "loss_fn", "residual"))
     if has_model != has_loss:
         given, missing = ("model_fn", "loss_fn") if has_model else ("loss_fn", "model_fn")
-        raise ValueError(f"method {method!r}: {given} was given without {missing}; {_SPLIT_HELP}")
+        raise ValueError(f"{where}{given} was given without {missing}; {_SPLIT_HELP}")
     if has_res and has_model:
-        raise ValueError(f"method {method!r}: give either residual= or model_fn=/loss_fn=, not both")
+        raise ValueError(f"{where}give either residual= or model_fn=/loss_fn=, not both")
+    if ggn_only and not (has_model or has_res):
+        raise ValueError(f"{where}the Gauss-Newton matrix needs the model/loss split: {_SPLIT_HELP}; "
+                         "optimizers.least_squares(residual, x0, method=...) passes residual itself")
     if opts["curvature"] == "ggn" and not (has_model or has_res):
         raise ValueError(
-            f"method {method!r}: curvature='ggn' needs the model/loss split: {_SPLIT_HELP}; "
+            f"{where}curvature='ggn' needs the model/loss split: {_SPLIT_HELP}; "
             "or use curvature='hessian'"
         )
 

@@ -11,6 +11,7 @@ plus the one evaluation of r at the returned x.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -56,6 +57,28 @@ def _half_sum_of_squares(r):
     return 0.5 * jnp.sum(flat * flat)
 
 
+def _cost(residual):
+    def cost(x):
+        return _half_sum_of_squares(residual(x))
+
+    return cost
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_cost(residual):
+    return _cost(residual)
+
+
+def _cost_of(residual):
+    """cost(x) = ||residual(x)||^2 / 2, the same function object for the same residual:
+    ``minimize`` compiles once per objective function (a static argument of its jit), so a
+    new closure on every call would recompile the whole loop each time."""
+    try:
+        return _cached_cost(residual)
+    except TypeError:  # an unhashable callable
+        return _cost(residual)
+
+
 def _check_residual(residual, x0) -> None:
     if not callable(residual):
         raise TypeError(f"residual must be a function of x returning a vector of residuals, got "
@@ -87,10 +110,7 @@ def least_squares(residual, x0, method="levenberg-marquardt", *, gtol=1e-6, max_
     if {"model_fn", "loss_fn"} <= set(spec.options):
         options = {**options, "model_fn": residual, "loss_fn": _half_sum_of_squares}
 
-    def cost(x):
-        return _half_sum_of_squares(residual(x))
-
-    res = minimize(cost, x0, spec, gtol=gtol, max_iter=max_iter, **options)
+    res = minimize(_cost_of(residual), x0, spec, gtol=gtol, max_iter=max_iter, **options)
     r = residual(res.x)
     return LeastSquaresResult(x=res.x, cost=_half_sum_of_squares(r), fun=r, grad_norm=res.grad_norm,
                               nit=res.nit, nfev=res.nfev + 1, ngev=res.ngev, nhvp=res.nhvp,

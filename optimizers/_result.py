@@ -36,7 +36,8 @@ class OptimizeResult(NamedTuple):
     the gradient at x. nit: iterations done (calls of the method's step, rejected
     trust-region steps included). nfev, ngev, nhvp: evaluations of f, of the gradient and of
     Hessian-vector products (a dense Hessian counts n), line-search trials included.
-    status: int32 code (``optimizers.STATUS_MESSAGES``); success: ``status == 0``.
+    status: int32 code (``optimizers.STATUS_MESSAGES``); success: the status is CONVERGED,
+    FTOL or XTOL.
     trace: :class:`Trace`. ``message`` is a property computed on the host from ``status``.
     """
 

@@ -98,7 +98,8 @@ def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
 
     ``init`` and ``update`` check their arguments before tracing the method: float,
     non-empty ``params`` (naming ``params``); a state made by ``init`` for parameters of the
-    same structure, shapes and dtypes (naming ``state``); ``grad`` shaped like params;
+    same structure, shapes and dtypes (naming ``state``); at most ``max_dim`` parameters for
+    a dense method (naming the method); ``grad`` shaped like params;
     ``value`` a float scalar; ``value_fn(params, **extra)`` a float scalar (checked with
     ``jax.eval_shape``, once per call or trace); and the method state fitting in memory."""
     name = spec.name
@@ -113,6 +114,9 @@ def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
         _check_params(params, where)
         leaves = jax.tree_util.tree_leaves(params)
         n = sum(int(np.prod(jnp.shape(leaf))) for leaf in leaves)
+        if spec.max_dim is not None and n > spec.max_dim:
+            raise ValueError(f"{where} holds a dense {n} x {n} matrix and is for n <= {spec.max_dim}; params have "
+                             f"n = {n}: use a matrix-free method (newton-cg, trust-ncg, trust-krylov, lbfgs)")
         memory.check(memory.estimate(spec, opts, n, jnp.result_type(*leaves), None), f"{where} init")
         z, _ = ravel_pytree(params)
         zero = jnp.zeros((), jnp.int32)

@@ -27,8 +27,10 @@ def _ggn_products(objective, x, opts):
     return curvature_operator(objective, x, {**opts, "curvature": "ggn"}).matvec
 
 
-def _needs_split(opts, method="gauss-newton"):
-    check_split({**opts, "curvature": "ggn"}, method)
+def _needs_split(opts):
+    # No method name here: this direction is also levenberg-marquardt's, and resolve()
+    # prefixes the name of the method being resolved.
+    check_split({**opts, "curvature": "ggn"}, None, ggn_only=True)
 
 
 def _split_options():
