@@ -8,15 +8,12 @@ from optimizers._compose import Direction, Globalisation, Model, Proposal, compo
 from optimizers._driver import check_memory, estimate_memory, minimize
 from optimizers._globalisations import damping, line_search, trust_region
 from optimizers._least_squares import LeastSquaresResult, least_squares
-from optimizers._line_search import line_search
 from optimizers._memory import MemoryEstimate, available_memory, format_bytes
 from optimizers._method import Iterate, Method, Option
 from optimizers._registry import get_method, make_transform, method_names, method_options, register
 from optimizers._result import OptimizeResult, Trace
 from optimizers._status import STATUS_MESSAGES, Status, status_message
 from optimizers._transforms import TransformState
-from optimizers._trust_region import damped as damping
-from optimizers._trust_region import trust_region
 from optimizers.bfgs import bfgs
 from optimizers.dogleg import dogleg
 from optimizers.gauss_newton import gauss_newton

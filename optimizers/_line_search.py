@@ -18,7 +18,7 @@ from optimizers._method import Iterate
 from optimizers._options import choice, integer, real
 
 __all__ = ["ARMIJO", "ARMIJO_OPTIONS", "STRONG_WOLFE", "UNIT_STEP", "WOLFE_OPTIONS", "check_wolfe_constants",
-           "first_scale", "line_search", "selected", "strong_wolfe_search", "wolfe_step"]
+           "first_scale", "selected", "strong_wolfe_search", "wolfe_step"]
 
 #: Options of the strong-Wolfe search, shared by every line-search method.
 WOLFE_OPTIONS = {
@@ -127,15 +127,6 @@ def selected(option: str, choices: dict, doc: str) -> Globalisation:
     if len(needs) != 1:
         raise ValueError(f"option {option!r}: the globalisations must all be line searches or all trust regions")
     return Globalisation("|".join(names), needs.pop(), options, init, step, validate=validate)
-
-
-def line_search(kind: str = "strong-wolfe") -> Globalisation:
-    """The line-search globalisation ``kind``: "strong-wolfe", "armijo" or "none" (the unit
-    step), for :func:`optimizers.compose`."""
-    table = {"strong-wolfe": STRONG_WOLFE, "armijo": ARMIJO, "none": UNIT_STEP}
-    if kind not in table:
-        raise ValueError(f"unknown line search {kind!r}; choose one of {', '.join(table)}")
-    return table[kind]
 
 
 def first_scale(g):
