@@ -224,7 +224,7 @@ def _execute(spec, run_dir: Path, args, resume) -> int:
         return status
     if data.results["runs"]:
         print(summary_table(data.results))
-        _solved(spec, run_dir, data.results)
+        _solved(spec, run_dir, data.results, write=status != EXIT_FAILED)
     if status == EXIT_OK and stop.pending() is not None:  # a signal swallowed after the last pair
         return stop.Stopped(stop.pending()).exit_status
     if status != EXIT_FAILED and not args.no_plots and data.results["runs"]:
@@ -241,9 +241,10 @@ def _execute(spec, run_dir: Path, args, resume) -> int:
     return status
 
 
-def _solved(spec, run_dir: Path, results: dict) -> None:
-    """``solved.csv`` (per method: solved, failed by reason, total) for every run; the same
-    as a table on stdout for suites (SUITE_MIN_PROBLEMS problem instances or more)."""
+def _solved(spec, run_dir: Path, results: dict, write: bool) -> None:
+    """``solved.csv`` (per method: solved, failed by reason, total) for every run, unless it
+    failed (a full disk: the one error line is the one that stopped it; resume writes it);
+    the same as a table on stdout for suites (SUITE_MIN_PROBLEMS problem instances or more)."""
     from experiments.files import atomic_write
     from experiments.report import SUITE_MIN_PROBLEMS, solved_csv, solved_rows, solved_table
 
@@ -251,7 +252,8 @@ def _solved(spec, run_dir: Path, results: dict) -> None:
     if len({r["problem"] for r in results["runs"]}) >= SUITE_MIN_PROBLEMS:
         print()
         print(solved_table(rows, tol=spec.plots.profile_tol))
-    atomic_write(run_dir / "solved.csv", solved_csv(rows))
+    if write:
+        atomic_write(run_dir / "solved.csv", solved_csv(rows))
 
 
 def _os_error(err: OSError) -> str:
