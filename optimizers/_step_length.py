@@ -12,6 +12,15 @@ instead of propagating NaN. On failure both return the best Armijo point met (lo
 with ``success = False``; when there is none, step 0 with the original x, f0 and g0 and
 ``decrease = False``. A direction with ``g0.d >= 0`` (or non-finite) returns at once, with
 no evaluation.
+
+Rounding (strong Wolfe): near a minimizer the decrease a step can make falls below the
+rounding of f (GAUSS1LS: 1e-13 at f = 1316, ~0.3 ulp), and comparing f values then decides
+by noise, so the search failed with the gradient still far from zero. Where an f difference
+and the trapezoid estimate ``(x_b - x_a).(g_a + g_b) / 2`` (exact on a quadratic) are both
+within the rounding band :func:`noise_band` (``sqrt(eps) |f0|``), the estimate stands in for
+the difference in every comparison (the Armijo test and "below lo"); within the band this
+is Hager & Zhang's (2005) approximate Wolfe test ``phi'(t) <= (2 c1 - 1) phi'(0)``, and a
+step it accepts raises f by at most the band.
 """
 
 from __future__ import annotations
@@ -31,7 +40,9 @@ class LineSearchResult(NamedTuple):
     step: accepted step t (0 when no decrease was found). x: ``x + step * d`` (x itself when
     no decrease). f, g: value and gradient at the returned x. nfev, ngev: int32 function and
     gradient evaluations made by the search. success: the returned step satisfies the
-    search's conditions (strong Wolfe / Armijo). decrease: ``f < f0``.
+    search's conditions (strong Wolfe / Armijo). decrease: the step moved x to a point below
+    the start: ``f < f0`` (strong Wolfe: or, within the rounding band of f, lower by the
+    gradients' estimate; module docstring).
     """
 
     step: jax.Array
@@ -126,29 +137,160 @@ def _inside(t, lo, hi):
 
 # ----------------------------------------------------------------------- strong Wolfe
 
+def noise_band(f0):
+    """The rounding band of f around f0: ``sqrt(eps) |f0|`` (1.5e-8 |f0| in float64, 3.5e-4
+    |f0| in float32). f differences within it count as rounding (module docstring).
+
+    Objectives with much cancellation round far beyond an ulp: PALMER1C (CUTEst, a
+    degree-14 polynomial fit) gives f values 3e-12 |f| apart at points that round to the
+    same x (two compilations of f); Meyer's function (exponentials of ~16) rounds at about
+    1e-11 |f|. Hager & Zhang's approximate-Wolfe tolerance is 1e-6 |f|. A step accepted within the band raises f by at most the band.
+    """
+    f0 = jnp.asarray(f0)
+    return jnp.sqrt(jnp.finfo(f0.dtype).eps) * jnp.abs(f0)
+
+
+
+class _Trial(NamedTuple):
+    """One evaluated trial: step t, phi(t) = f, phi'(t) = dp, the point x + t d, its gradient."""
+
+    t: jax.Array
+    f: jax.Array
+    dp: jax.Array
+    x: jax.Array
+    g: jax.Array
+
 
 class _WolfeState(NamedTuple):
+    """The state of both phases. lo: the lowest Armijo point met (step 0, the start, until
+    there is one); its x and g are kept: a strong-Wolfe point is always the new lo, and a
+    failed search returns lo. hi: the other end of the bracket (zoom phase). t: the next
+    trial step."""
+
     k: jax.Array  # evaluations made
-    t: jax.Array  # next trial step
-    zoom: jax.Array  # bool: bracket found, zooming
+    t: jax.Array
+    bracketed: jax.Array  # bool: [lo, hi] holds a strong-Wolfe point: the zoom phase
     done: jax.Array
     success: jax.Array
-    # previous trial (bracketing phase)
-    t_prev: jax.Array
-    f_prev: jax.Array
-    dp_prev: jax.Array
-    # bracket (zoom phase): lo has the lowest Armijo f so far; hi the other end
     t_lo: jax.Array
     f_lo: jax.Array
     dp_lo: jax.Array
+    x_lo: jax.Array
+    g_lo: jax.Array
     t_hi: jax.Array
     f_hi: jax.Array
     dp_hi: jax.Array
-    # best Armijo point met (the start x, f0, g0 with step 0 until there is one)
-    t_best: jax.Array
-    f_best: jax.Array
-    x_best: jax.Array
-    g_best: jax.Array
+
+
+class _Search(NamedTuple):
+    """What both phases read: the setup, the constants, the rounding band of f."""
+
+    setup: _Setup
+    c1: jax.Array
+    c2: jax.Array
+    max_step: jax.Array
+    band: jax.Array  # noise_band(f0)
+
+
+def _rise(band, f_a, x_a, g_a, f_b, x_b, g_b):
+    """phi(b) - phi(a): the f difference; or, when it and the trapezoid estimate
+    (x_b - x_a).(g_a + g_b) / 2 (exact for a quadratic) are both within the rounding band
+    of f, that estimate. The estimate uses the points as stored, so a step that rounds
+    away in some coordinates is measured by the move it really made."""
+    df = f_b - f_a
+    est = 0.5 * jnp.vdot(x_b - x_a, g_a + g_b)
+    return jnp.where((jnp.abs(df) <= band) & (jnp.abs(est) <= band), est, df)
+
+
+def _judge(ls: _Search, s: _WolfeState, p: _Trial):
+    """The tests of N&W Alg. 3.5 / 3.6 on trial p, in their order, with :func:`_rise` for
+    the f differences. higher: p fails Armijo (or is not finite) or is not below lo, so it
+    becomes hi; wolfe: p is below lo and satisfies the strong-Wolfe conditions (only then
+    is it accepted)."""
+    st = ls.setup
+    finite = jnp.isfinite(p.f) & jnp.isfinite(p.dp)
+    armijo = finite & (_rise(ls.band, st.f0, st.x, st.g0, p.f, p.x, p.g) <= ls.c1 * p.t * st.dp0)
+    higher = ~armijo | (_rise(ls.band, s.f_lo, s.x_lo, s.g_lo, p.f, p.x, p.g) >= 0)
+    wolfe = ~higher & (jnp.abs(p.dp) <= ls.c2 * jnp.abs(st.dp0))
+    return higher, wolfe
+
+
+def _lo_to(s: _WolfeState, p: _Trial, take) -> dict:
+    """lo <- p where ``take``."""
+    return dict(t_lo=jnp.where(take, p.t, s.t_lo), f_lo=jnp.where(take, p.f, s.f_lo),
+                dp_lo=jnp.where(take, p.dp, s.dp_lo), x_lo=jnp.where(take, p.x, s.x_lo),
+                g_lo=jnp.where(take, p.g, s.g_lo))
+
+
+def _tiny(ls: _Search, s: _WolfeState):
+    """The bracket is narrower than the rounding of t or of x: no trial inside can differ."""
+    width = jnp.abs(s.t_hi - s.t_lo)
+    eps = jnp.finfo(width.dtype).eps
+    return (width <= eps * jnp.maximum(s.t_lo, s.t_hi)) | (width <= ls.setup.t_res)
+
+
+def _bracket_phase(ls: _Search, s: _WolfeState, p: _Trial) -> _WolfeState:
+    """N&W Alg. 3.5 after trial p (p.t > lo.t; lo is the previous trial): p higher closes
+    the bracket [lo, p]; p accepted ends the search; p with phi'(p) >= 0 closes [p, lo];
+    else p becomes lo and the next trial extrapolates to the minimizer of the cubic through
+    lo and p, kept in [p + 1.1 w, p + 4 w] (w = p - lo; the upper end when the cubic has
+    none there; More & Thuente 1994) and capped at max_step, where the search gives up."""
+    higher, wolfe = _judge(ls, s, p)
+    uphill = ~higher & ~wolfe & (p.dp >= 0)
+    bracketed = higher | uphill
+    w = p.t - s.t_lo
+    t_ext = _cubic_min(s.t_lo, s.f_lo, s.dp_lo, p.t, p.f, p.dp)
+    t_ext = jnp.where(jnp.isfinite(t_ext) & (t_ext > p.t), t_ext, p.t + 4 * w)
+    t_ext = jnp.minimum(jnp.clip(t_ext, p.t + 1.1 * w, p.t + 4 * w), ls.max_step)
+    at_max = ~bracketed & (p.t >= ls.max_step)
+    # higher: hi <- p, lo stays; otherwise hi <- lo (used when uphill), lo <- p
+    s = s._replace(
+        k=s.k + 1, bracketed=bracketed, success=wolfe,
+        t_hi=jnp.where(higher, p.t, s.t_lo), f_hi=jnp.where(higher, p.f, s.f_lo),
+        dp_hi=jnp.where(higher, p.dp, s.dp_lo), **_lo_to(s, p, ~higher),
+    )
+    done = wolfe | at_max | (bracketed & _tiny(ls, s))
+    return s._replace(t=jnp.where(bracketed, _zoom_trial(s), t_ext), done=done)
+
+
+def _zoom_phase(ls: _Search, s: _WolfeState, p: _Trial) -> _WolfeState:
+    """N&W Alg. 3.6 after trial p inside the bracket: p higher -> hi <- p; else p accepted,
+    or lo <- p (hi <- lo first when phi'(p) points from lo towards hi's side, so that the
+    bracket keeps a minimizer). Gives up when the bracket is too narrow (:func:`_tiny`)."""
+    higher, wolfe = _judge(ls, s, p)
+    flip = ~higher & (p.dp * (s.t_hi - s.t_lo) >= 0)
+    move = higher | flip
+    s = s._replace(
+        k=s.k + 1, success=wolfe,
+        t_hi=jnp.where(move, jnp.where(higher, p.t, s.t_lo), s.t_hi),
+        f_hi=jnp.where(move, jnp.where(higher, p.f, s.f_lo), s.f_hi),
+        dp_hi=jnp.where(move, jnp.where(higher, p.dp, s.dp_lo), s.dp_hi),
+        **_lo_to(s, p, ~higher),
+    )
+    return s._replace(t=_zoom_trial(s), done=wolfe | _tiny(ls, s))
+
+
+def _zoom_trial(s: _WolfeState):
+    """The next trial inside [lo, hi]: the cubic interpolant of the ends (N&W eq. 3.59),
+    else the quadratic through phi(lo), phi'(lo), phi(hi) (eq. 3.57), taken when inside the
+    safe interior [lo + 0.1 w, hi - 0.1 w] (w = |hi - lo|); one inside the bracket but
+    outside that interior is clipped to it (when the minimizer sits near one end the bracket
+    then shrinks by 90% per trial instead of 50%), and bisection is the last resort."""
+    t_lo, t_hi = s.t_lo, s.t_hi
+    width = jnp.abs(t_hi - t_lo)
+    safe_lo = jnp.minimum(t_lo, t_hi) + 0.1 * width
+    safe_hi = jnp.maximum(t_lo, t_hi) - 0.1 * width
+    t_cub = _cubic_min(t_lo, s.f_lo, s.dp_lo, t_hi, s.f_hi, s.dp_hi)
+    t_quad = _quad_min(t_lo, s.f_lo, s.dp_lo, t_hi, s.f_hi)
+    t_near = jnp.where(_inside(t_cub, t_lo, t_hi), t_cub, t_quad)
+    t_near = jnp.where(_inside(t_near, t_lo, t_hi), jnp.clip(t_near, safe_lo, safe_hi), 0.5 * (t_lo + t_hi))
+    return jnp.where(_inside(t_cub, safe_lo, safe_hi), t_cub,
+                     jnp.where(_inside(t_quad, safe_lo, safe_hi), t_quad, t_near))
+
+
+def _phase(ls: _Search, s: _WolfeState, p: _Trial) -> _WolfeState:
+    """The state after trial p: zoom once bracketed, else bracketing."""
+    return lax.cond(s.bracketed, _zoom_phase, _bracket_phase, ls, s, p)
 
 
 def strong_wolfe(
@@ -167,159 +309,58 @@ def strong_wolfe(
     """Strong-Wolfe line search: bracketing (N&W Alg. 3.5) and zoom (N&W Alg. 3.6).
 
     Finds t with ``phi(t) <= phi(0) + c1 t phi'(0)`` and ``|phi'(t)| <= c2 |phi'(0)|``,
-    ``phi(t) = f(x + t d)``. Bracketing starts at ``init_step`` and extrapolates to the
-    minimizer of the cubic through the last two trials, kept in
-    ``[t + 1.1 (t - t_prev), t + 4 (t - t_prev)]`` (the upper end when the cubic has no
-    minimizer there; More & Thuente 1994), capped at ``max_step``. Zoom tries the cubic
-    interpolant of the bracket ends (N&W eq. 3.59), else the quadratic through
-    ``phi(lo), phi'(lo), phi(hi)`` (eq. 3.57), accepting an interpolant only inside the safe
-    interior ``[lo + 0.1 w, hi - 0.1 w]`` (``w = |hi - lo|``); one that falls in the bracket
-    but outside that interior is clipped to it, and bisection is the last resort.
+    ``phi(t) = f(x + t d)``. Bracketing (:func:`_bracket_phase`) starts at ``init_step``
+    and extrapolates until a trial closes a bracket or is accepted; then zoom
+    (:func:`_zoom_phase`) shrinks the bracket by safeguarded interpolation
+    (:func:`_zoom_trial`). f differences within the rounding band of f (:func:`noise_band`)
+    are replaced by the gradients' trapezoid estimate (:func:`_rise`), so a search whose
+    decrease is below the rounding of f still finds the point where phi' is small.
 
     Each trial calls ``value_and_grad(x + t d) -> (f, g)`` once (nfev = ngev = trials). A
     non-finite trial value or slope fails the Armijo test, so it becomes the upper end of the
-    bracket and zoom bisects back into the finite region. The search stops without success
+    bracket and zoom shrinks back into the finite region. The search stops without success
     after ``max_iter`` trials, at ``max_step``, or when the bracket is narrower than the
-    rounding of t or of x; it then returns the best Armijo point met (see the module
+    rounding of t or of x; it then returns the lowest Armijo point met (see the module
     docstring). ``init_step``, ``c1``, ``c2``, ``max_step`` and ``max_iter`` may be traced.
     """
     if isinstance(max_step, (int, float)) and not max_step > 0:
         raise ValueError(f"max_step must be > 0, got {max_step!r}")
     if isinstance(c1, (int, float)) and isinstance(c2, (int, float)) and not 0 < c1 < c2 < 1:
         raise ValueError(f"need 0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
-    x, f0, g0, d, dp0, descent, t_res, max_iter = _prepare(x, f0, g0, d, init_step, max_iter)
+    setup = _prepare(x, f0, g0, d, init_step, max_iter)
+    x, f0, g0, d = setup.x, setup.f0, setup.g0, setup.d
     dtype = x.dtype
-    c1, c2 = jnp.asarray(c1, dtype), jnp.asarray(c2, dtype)
     max_step = jnp.asarray(max_step, dtype)
-    eps = jnp.finfo(dtype).eps
-    zero = jnp.zeros((), dtype)
+    band = noise_band(f0)
+    ls = _Search(setup, jnp.asarray(c1, dtype), jnp.asarray(c2, dtype), max_step, band)
 
-    def cond(s: _WolfeState):
-        return ~s.done & (s.k < max_iter)
-
-    def body(s: _WolfeState):
-        t = s.t
-        x_t = x + t * d
+    def trial(s: _WolfeState) -> _Trial:
+        x_t = x + s.t * d
         f, g = value_and_grad(x_t)
-        f = jnp.asarray(f, dtype).reshape(())
         g = jnp.asarray(g, dtype)
-        dp = jnp.vdot(g, d)
-        finite = jnp.isfinite(f) & jnp.isfinite(dp)
-        armijo = finite & (f <= f0 + c1 * t * dp0)
-        curvature_ok = jnp.abs(dp) <= c2 * jnp.abs(dp0)
-        wolfe = armijo & curvature_ok
+        return _Trial(s.t, jnp.asarray(f, dtype).reshape(()), jnp.vdot(g, d), x_t, g)
 
-        # A strong-Wolfe point always has the lowest f among the Armijo points met
-        # (bracketing decreases f monotonically; zoom's lo end holds the lowest), so
-        # tracking the best also tracks the accepted point.
-        better = armijo & (f < s.f_best)
-        t_best = jnp.where(better, t, s.t_best)
-        f_best = jnp.where(better, f, s.f_best)
-        x_best = jnp.where(better, x_t, s.x_best)
-        g_best = jnp.where(better, g, s.g_best)
+    def going(s: _WolfeState):
+        return ~s.done & (s.k < setup.max_iter)
 
-        # --- bracketing phase (Alg. 3.5)
-        b_hi = ~armijo | (f >= s.f_prev)  # zoom(prev, cur)
-        b_swap = ~b_hi & ~wolfe & (dp >= 0)  # zoom(cur, prev)
-        b_zoom = b_hi | b_swap
-        b_lo = (jnp.where(b_hi, s.t_prev, t), jnp.where(b_hi, s.f_prev, f), jnp.where(b_hi, s.dp_prev, dp))
-        b_hi_end = (jnp.where(b_hi, t, s.t_prev), jnp.where(b_hi, f, s.f_prev), jnp.where(b_hi, dp, s.dp_prev))
-        # extrapolation (only used when not zooming and not done)
-        w = t - s.t_prev
-        t_ext = _cubic_min(s.t_prev, s.f_prev, s.dp_prev, t, f, dp)
-        t_ext = jnp.where(jnp.isfinite(t_ext) & (t_ext > t), t_ext, t + 4 * w)
-        t_ext = jnp.clip(t_ext, t + 1.1 * w, t + 4 * w)
-        t_ext = jnp.minimum(t_ext, max_step)
-        at_max = t >= max_step
-
-        # --- zoom phase (Alg. 3.6)
-        z_hi = ~armijo | (f >= s.f_lo)  # hi <- cur
-        z_flip = ~z_hi & (dp * (s.t_hi - s.t_lo) >= 0)  # hi <- lo, lo <- cur
-        z_lo = (jnp.where(z_hi, s.t_lo, t), jnp.where(z_hi, s.f_lo, f), jnp.where(z_hi, s.dp_lo, dp))
-        z_hi_t = jnp.where(z_hi, t, jnp.where(z_flip, s.t_lo, s.t_hi))
-        z_hi_f = jnp.where(z_hi, f, jnp.where(z_flip, s.f_lo, s.f_hi))
-        z_hi_dp = jnp.where(z_hi, dp, jnp.where(z_flip, s.dp_lo, s.dp_hi))
-
-        # --- merge the two phases
-        zoom = s.zoom | b_zoom
-        pick = lambda zv, bv, old: jnp.where(s.zoom, zv, jnp.where(b_zoom, bv, old))  # noqa: E731
-        t_lo = pick(z_lo[0], b_lo[0], s.t_lo)
-        f_lo = pick(z_lo[1], b_lo[1], s.f_lo)
-        dp_lo = pick(z_lo[2], b_lo[2], s.dp_lo)
-        t_hi = pick(z_hi_t, b_hi_end[0], s.t_hi)
-        f_hi = pick(z_hi_f, b_hi_end[1], s.f_hi)
-        dp_hi = pick(z_hi_dp, b_hi_end[2], s.dp_hi)
-
-        # next zoom trial: cubic, else quadratic, else bisection, inside the safe interior
-        width = jnp.abs(t_hi - t_lo)
-        safe_lo = jnp.minimum(t_lo, t_hi) + 0.1 * width
-        safe_hi = jnp.maximum(t_lo, t_hi) - 0.1 * width
-        t_cub = _cubic_min(t_lo, f_lo, dp_lo, t_hi, f_hi, dp_hi)
-        t_quad = _quad_min(t_lo, f_lo, dp_lo, t_hi, f_hi)
-        t_mid = 0.5 * (t_lo + t_hi)
-        # An interpolant inside the bracket but too close to an end is pulled to the safe
-        # interior rather than dropped for bisection: when the minimizer sits near one end
-        # the bracket then shrinks by 90% per trial instead of 50%.
-        t_near = jnp.where(_inside(t_cub, t_lo, t_hi), t_cub, t_quad)
-        t_near = jnp.where(_inside(t_near, t_lo, t_hi), jnp.clip(t_near, safe_lo, safe_hi), t_mid)
-        t_zoom = jnp.where(
-            _inside(t_cub, safe_lo, safe_hi),
-            t_cub,
-            jnp.where(_inside(t_quad, safe_lo, safe_hi), t_quad, t_near),
-        )
-        tiny = (width <= eps * jnp.maximum(t_lo, t_hi)) | (width <= t_res)
-
-        success = wolfe
-        done = wolfe | jnp.where(zoom, tiny, at_max)
-        t_next = jnp.where(zoom, t_zoom, t_ext)
-        return _WolfeState(
-            k=s.k + 1,
-            t=t_next,
-            zoom=zoom,
-            done=done,
-            success=success,
-            t_prev=t,
-            f_prev=f,
-            dp_prev=dp,
-            t_lo=t_lo,
-            f_lo=f_lo,
-            dp_lo=dp_lo,
-            t_hi=t_hi,
-            f_hi=f_hi,
-            dp_hi=dp_hi,
-            t_best=t_best,
-            f_best=f_best,
-            x_best=x_best,
-            g_best=g_best,
-        )
-
-    init = _WolfeState(
-        k=jnp.int32(0),
-        t=jnp.minimum(jnp.asarray(init_step, dtype), max_step),
-        zoom=jnp.asarray(False),
-        done=~descent,
-        success=jnp.asarray(False),
-        t_prev=zero,
-        f_prev=f0,
-        dp_prev=dp0,
-        t_lo=zero,
-        f_lo=f0,
-        dp_lo=dp0,
-        t_hi=zero,
-        f_hi=f0,
-        dp_hi=dp0,
-        t_best=zero,
-        f_best=f0,
-        x_best=x,
-        g_best=g0,
+    zero = jnp.zeros((), dtype)
+    s = _WolfeState(
+        k=jnp.int32(0), t=jnp.minimum(jnp.asarray(init_step, dtype), max_step),
+        bracketed=jnp.asarray(False), done=~setup.descent, success=jnp.asarray(False),
+        t_lo=zero, f_lo=f0, dp_lo=setup.dp0, x_lo=x, g_lo=g0, t_hi=zero, f_hi=f0, dp_hi=setup.dp0,
     )
-    s = lax.while_loop(cond, body, init)
-    decrease = s.f_best < f0
+    # One loop, one evaluation per trial, the phase picked by lax.cond: two loops (zoom
+    # entered only once bracketed) trace the objective twice and compile slower whenever
+    # the objective is not trivial (docs/benchmarks-robustness.md, "compile time").
+    s = lax.while_loop(going, lambda s: _phase(ls, s, trial(s)), s)
+    # lo moves only to Armijo points below the previous lo, so below f0 (in f, or, within
+    # the rounding band, in the gradients' estimate)
+    decrease = s.t_lo > 0
     return LineSearchResult(
-        step=s.t_best,
-        x=s.x_best,
-        f=s.f_best,
-        g=s.g_best,
+        step=s.t_lo,
+        x=s.x_lo,
+        f=s.f_lo,
+        g=s.g_lo,
         nfev=s.k,
         ngev=s.k,
         success=s.success & decrease,
