@@ -12,15 +12,6 @@ instead of propagating NaN. On failure both return the best Armijo point met (lo
 with ``success = False``; when there is none, step 0 with the original x, f0 and g0 and
 ``decrease = False``. A direction with ``g0.d >= 0`` (or non-finite) returns at once, with
 no evaluation.
-
-Rounding (strong Wolfe): near a minimizer the decrease a step can make falls below the
-rounding of f (GAUSS1LS: 1e-13 at f = 1316, ~0.3 ulp), and comparing f values then decides
-by noise, so the search failed with the gradient still far from zero. Where an f difference
-and the trapezoid estimate ``(x_b - x_a).(g_a + g_b) / 2`` (exact on a quadratic) are both
-within the rounding band :func:`noise_band` (``sqrt(eps) |f0|``), the estimate stands in for
-the difference in every comparison (the Armijo test and "below lo"); within the band this
-is Hager & Zhang's (2005) approximate Wolfe test ``phi'(t) <= (2 c1 - 1) phi'(0)``, and a
-step it accepts raises f by at most the band.
 """
 
 from __future__ import annotations
@@ -40,9 +31,7 @@ class LineSearchResult(NamedTuple):
     step: accepted step t (0 when no decrease was found). x: ``x + step * d`` (x itself when
     no decrease). f, g: value and gradient at the returned x. nfev, ngev: int32 function and
     gradient evaluations made by the search. success: the returned step satisfies the
-    search's conditions (strong Wolfe / Armijo). decrease: the step moved x to a point below
-    the start: ``f < f0`` (strong Wolfe: or, within the rounding band of f, lower by the
-    gradients' estimate; module docstring).
+    search's conditions (strong Wolfe / Armijo). decrease: ``f < f0``.
     """
 
     step: jax.Array
@@ -137,19 +126,6 @@ def _inside(t, lo, hi):
 
 # ----------------------------------------------------------------------- strong Wolfe
 
-def noise_band(f0):
-    """The rounding band of f around f0: ``sqrt(eps) |f0|`` (1.5e-8 |f0| in float64, 3.5e-4
-    |f0| in float32). f differences within it count as rounding (module docstring).
-
-    Objectives with much cancellation round far beyond an ulp: PALMER1C (CUTEst, a
-    degree-14 polynomial fit) gives f values 3e-12 |f| apart at points that round to the
-    same x (two compilations of f); Meyer's function (exponentials of ~16) rounds at about
-    1e-11 |f|. Hager & Zhang's approximate-Wolfe tolerance is 1e-6 |f|. A step accepted within the band raises f by at most the band.
-    """
-    f0 = jnp.asarray(f0)
-    return jnp.sqrt(jnp.finfo(f0.dtype).eps) * jnp.abs(f0)
-
-
 
 class _Trial(NamedTuple):
     """One evaluated trial: step t, phi(t) = f, phi'(t) = dp, the point x + t d, its gradient."""
@@ -183,34 +159,22 @@ class _WolfeState(NamedTuple):
 
 
 class _Search(NamedTuple):
-    """What both phases read: the setup, the constants, the rounding band of f."""
+    """What both phases read: the setup and the constants."""
 
     setup: _Setup
     c1: jax.Array
     c2: jax.Array
     max_step: jax.Array
-    band: jax.Array  # noise_band(f0)
-
-
-def _rise(band, f_a, x_a, g_a, f_b, x_b, g_b):
-    """phi(b) - phi(a): the f difference; or, when it and the trapezoid estimate
-    (x_b - x_a).(g_a + g_b) / 2 (exact for a quadratic) are both within the rounding band
-    of f, that estimate. The estimate uses the points as stored, so a step that rounds
-    away in some coordinates is measured by the move it really made."""
-    df = f_b - f_a
-    est = 0.5 * jnp.vdot(x_b - x_a, g_a + g_b)
-    return jnp.where((jnp.abs(df) <= band) & (jnp.abs(est) <= band), est, df)
 
 
 def _judge(ls: _Search, s: _WolfeState, p: _Trial):
-    """The tests of N&W Alg. 3.5 / 3.6 on trial p, in their order, with :func:`_rise` for
-    the f differences. higher: p fails Armijo (or is not finite) or is not below lo, so it
-    becomes hi; wolfe: p is below lo and satisfies the strong-Wolfe conditions (only then
-    is it accepted)."""
+    """The tests of N&W Alg. 3.5 / 3.6 on trial p, in their order. higher: p fails Armijo
+    (or is not finite) or is not below lo, so it becomes hi; wolfe: p is below lo and
+    satisfies the strong-Wolfe conditions (only then is it accepted)."""
     st = ls.setup
     finite = jnp.isfinite(p.f) & jnp.isfinite(p.dp)
-    armijo = finite & (_rise(ls.band, st.f0, st.x, st.g0, p.f, p.x, p.g) <= ls.c1 * p.t * st.dp0)
-    higher = ~armijo | (_rise(ls.band, s.f_lo, s.x_lo, s.g_lo, p.f, p.x, p.g) >= 0)
+    armijo = finite & (p.f <= st.f0 + ls.c1 * p.t * st.dp0)
+    higher = ~armijo | (p.f >= s.f_lo)
     wolfe = ~higher & (jnp.abs(p.dp) <= ls.c2 * jnp.abs(st.dp0))
     return higher, wolfe
 
@@ -312,9 +276,7 @@ def strong_wolfe(
     ``phi(t) = f(x + t d)``. Bracketing (:func:`_bracket_phase`) starts at ``init_step``
     and extrapolates until a trial closes a bracket or is accepted; then zoom
     (:func:`_zoom_phase`) shrinks the bracket by safeguarded interpolation
-    (:func:`_zoom_trial`). f differences within the rounding band of f (:func:`noise_band`)
-    are replaced by the gradients' trapezoid estimate (:func:`_rise`), so a search whose
-    decrease is below the rounding of f still finds the point where phi' is small.
+    (:func:`_zoom_trial`).
 
     Each trial calls ``value_and_grad(x + t d) -> (f, g)`` once (nfev = ngev = trials). A
     non-finite trial value or slope fails the Armijo test, so it becomes the upper end of the
@@ -331,8 +293,7 @@ def strong_wolfe(
     x, f0, g0, d = setup.x, setup.f0, setup.g0, setup.d
     dtype = x.dtype
     max_step = jnp.asarray(max_step, dtype)
-    band = noise_band(f0)
-    ls = _Search(setup, jnp.asarray(c1, dtype), jnp.asarray(c2, dtype), max_step, band)
+    ls = _Search(setup, jnp.asarray(c1, dtype), jnp.asarray(c2, dtype), max_step)
 
     def trial(s: _WolfeState) -> _Trial:
         x_t = x + s.t * d
@@ -353,8 +314,7 @@ def strong_wolfe(
     # entered only once bracketed) trace the objective twice and compile slower whenever
     # the objective is not trivial (docs/benchmarks-robustness.md, "compile time").
     s = lax.while_loop(going, lambda s: _phase(ls, s, trial(s)), s)
-    # lo moves only to Armijo points below the previous lo, so below f0 (in f, or, within
-    # the rounding band, in the gradients' estimate)
+    # lo moves only to Armijo points below the previous lo, so below f0
     decrease = s.t_lo > 0
     return LineSearchResult(
         step=s.t_lo,
