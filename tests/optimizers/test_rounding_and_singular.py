@@ -4,11 +4,14 @@ from an exactly singular Hessian (see docs/benchmarks-robustness.md)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import optimizers
 from optimizers._step_length import strong_wolfe
 
 
+@pytest.mark.xfail(strict=True, reason="open (issue 9, cause a): the search compares f values, and a decrease "
+                   "below one ulp of f is invisible to it; a rounding-band fix raised f on other problems")
 def test_strong_wolfe_finds_the_minimizer_when_the_decrease_is_below_one_ulp_of_f():
     # phi's minimum lies at t = 1e-6 and is only 2.5e-14 below phi(0) = 1000 (ulp 1.1e-13):
     # comparing f values cannot see it, the gradients' estimate can.
