@@ -12,6 +12,17 @@ instead of propagating NaN. On failure both return the best Armijo point met (lo
 with ``success = False``; when there is none, step 0 with the original x, f0 and g0 and
 ``decrease = False``. A direction with ``g0.d >= 0`` (or non-finite) returns at once, with
 no evaluation.
+
+Near a minimizer f stops resolving the decrease: once the decrease that Armijo asks for,
+``c1 t |phi'(0)|``, is below the rounding of f (``F_ROUNDING_ULPS`` ulps of ``|f0|``),
+comparing f values tests noise. There the strong-Wolfe search uses Hager & Zhang's (2005)
+approximate Wolfe conditions: ``phi'(t) <= (1 - 2 c1) |phi'(0)|`` (the quadratic through
+phi'(0) and phi'(t) decreases by c1 t |phi'(0)|, the Armijo test on slopes, which stay
+accurate where f differences do not) and ``phi(t) <= phi(0) + F_ROUNDING_ULPS eps |f0|``;
+and wherever two f values differ by less than that rounding, which one is lower is judged
+by the trapezoid of their slopes. f may thus rise,
+but by at most a few ulps of |f0| per step, and only where the requested decrease itself is
+below the rounding of f.
 """
 
 from __future__ import annotations
@@ -22,7 +33,16 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["LineSearchResult", "strong_wolfe", "backtracking"]
+__all__ = ["F_ROUNDING_ULPS", "LineSearchResult", "backtracking", "f_resolution", "strong_wolfe"]
+
+#: How many ulps of |f| a computed f may be off: below this a change in f is rounding.
+F_ROUNDING_ULPS = 4
+
+
+def f_resolution(f) -> jax.Array:
+    """``F_ROUNDING_ULPS * eps * |f|``: changes of f below this are not resolved."""
+    f = jnp.asarray(f)
+    return F_ROUNDING_ULPS * jnp.finfo(f.dtype).eps * jnp.abs(f)
 
 
 class LineSearchResult(NamedTuple):
@@ -31,7 +51,9 @@ class LineSearchResult(NamedTuple):
     step: accepted step t (0 when no decrease was found). x: ``x + step * d`` (x itself when
     no decrease). f, g: value and gradient at the returned x. nfev, ngev: int32 function and
     gradient evaluations made by the search. success: the returned step satisfies the
-    search's conditions (strong Wolfe / Armijo). decrease: ``f < f0``.
+    search's conditions (strong Wolfe / Armijo). decrease: a step was taken: ``f < f0``, or,
+    for strong Wolfe where f no longer resolves the decrease, the approximate Wolfe
+    conditions (module docstring) with f at most ``f_resolution(f0)`` above f0.
     """
 
     step: jax.Array
@@ -55,6 +77,7 @@ class _Setup(NamedTuple):
     dp0: jax.Array  # phi'(0) = g0.d
     descent: jax.Array  # bool: f0 and phi'(0) finite and phi'(0) < 0
     t_res: jax.Array  # min_i eps |x_i| / |d_i|: a step (change) below this leaves x as it is
+    f_res: jax.Array  # f_resolution(f0): f changes below this are rounding
     max_iter: jax.Array
 
 
@@ -89,6 +112,7 @@ def _prepare(x, f0, g0, d, init_step, max_iter) -> _Setup:
         dp0=dp0,
         descent=jnp.isfinite(dp0) & jnp.isfinite(f0) & (dp0 < 0),
         t_res=t_res,
+        f_res=f_resolution(f0),
         max_iter=jnp.asarray(max_iter, jnp.int32),
     )
 
@@ -170,11 +194,18 @@ class _Search(NamedTuple):
 def _judge(ls: _Search, s: _WolfeState, p: _Trial):
     """The tests of N&W Alg. 3.5 / 3.6 on trial p, in their order. higher: p fails Armijo
     (or is not finite) or is not below lo, so it becomes hi; wolfe: p is below lo and
-    satisfies the strong-Wolfe conditions (only then is it accepted)."""
+    satisfies the strong-Wolfe conditions (only then is it accepted). Where the Armijo
+    decrease is below the rounding of f, Armijo is judged on the slopes (the approximate
+    Wolfe conditions of the module docstring), and so is "below lo" where p.f and lo.f
+    differ by less than that rounding."""
     st = ls.setup
     finite = jnp.isfinite(p.f) & jnp.isfinite(p.dp)
-    armijo = finite & (p.f <= st.f0 + ls.c1 * p.t * st.dp0)
-    higher = ~armijo | (p.f >= s.f_lo)
+    unresolved = ls.c1 * p.t * jnp.abs(st.dp0) <= st.f_res
+    approx = unresolved & (p.f <= st.f0 + st.f_res) & (p.dp <= (1 - 2 * ls.c1) * jnp.abs(st.dp0))
+    armijo = finite & ((p.f <= st.f0 + ls.c1 * p.t * st.dp0) | approx)
+    resolved = jnp.abs(p.f - s.f_lo) > st.f_res
+    below = jnp.where(resolved, p.f < s.f_lo, (p.t - s.t_lo) * (p.dp + s.dp_lo) < 0)
+    higher = ~armijo | ~below
     wolfe = ~higher & (jnp.abs(p.dp) <= ls.c2 * jnp.abs(st.dp0))
     return higher, wolfe
 
@@ -314,7 +345,8 @@ def strong_wolfe(
     # entered only once bracketed) trace the objective twice and compile slower whenever
     # the objective is not trivial (docs/benchmarks-robustness.md, "compile time").
     s = lax.while_loop(going, lambda s: _phase(ls, s, trial(s)), s)
-    # lo moves only to Armijo points below the previous lo, so below f0
+    # lo moves only to Armijo points below the previous lo: below f0, or (approximate
+    # Wolfe) at most f_resolution(f0) above it with the slopes showing a decrease
     decrease = s.t_lo > 0
     return LineSearchResult(
         step=s.t_lo,
@@ -372,7 +404,7 @@ def backtracking(
         raise ValueError(f"shrink must be in (0, 1), got {shrink!r}")
     if isinstance(c1, (int, float)) and not 0 < c1 < 1:
         raise ValueError(f"c1 must be in (0, 1), got {c1!r}")
-    x, f0, g0, d, dp0, descent, t_res, max_iter = _prepare(x, f0, g0, d, init_step, max_iter)
+    x, f0, g0, d, dp0, descent, t_res, _, max_iter = _prepare(x, f0, g0, d, init_step, max_iter)
     dtype = x.dtype
     c1, shrink = jnp.asarray(c1, dtype), jnp.asarray(shrink, dtype)
     lower = jnp.minimum(jnp.asarray(0.1, dtype), shrink)

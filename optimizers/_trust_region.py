@@ -2,8 +2,9 @@
 
 With the model m(p) = g.p + p.B p / 2 (so m(0) = 0) and a trial step p:
 
-- ratio: rho = (f(x) - f(x + p)) / (m(0) - m(p)) (:func:`reduction_ratio`); a model that
-  predicts no decrease, or a non-finite f(x + p), gives rho = -inf;
+- ratio: rho = (f(x) - f(x + p)) / (m(0) - m(p)), both reductions increased by the rounding
+  of f (:func:`reduction_ratio`); a model that predicts no decrease, or a non-finite
+  f(x + p), gives rho = -inf;
 - radius (N&W Alg. 4.1): rho < low -> radius * shrink; rho > high (and, where the
   globalisation asks, p on the boundary) -> min(radius * expand, max_radius)
   (:func:`update_radius`);
@@ -34,6 +35,7 @@ from optimizers._gltr import gltr
 from optimizers._krylov import BOUNDARY, CG_MAX_ITER, NEGATIVE_CURVATURE, cg_cap, forcing_rtol, steihaug_cg, truncated_cg
 from optimizers._method import Iterate
 from optimizers._more_sorensen import more_sorensen
+from optimizers._step_length import f_resolution
 from optimizers._options import integer, real
 from optimizers._subproblem import SubproblemResult
 
@@ -42,14 +44,21 @@ __all__ = ["DAMPING_OPTIONS", "TRUST_OPTIONS", "TrustState", "accepted", "damped
 
 
 def reduction_ratio(f_old, f_new, model_change) -> jax.Array:
-    """rho = (f_old - f_new) / -(m(p) - m(0)), ``model_change = m(p) - m(0)``.
+    """rho = (f_old - f_new + delta) / (m(0) - m(p) + delta), ``model_change = m(p) - m(0)``.
 
-    A model that predicts no decrease (``model_change >= 0``) or a non-finite value gives
-    rho = -inf (a failed step). Zero-safe in value and gradient.
+    delta = ``f_resolution(f_old)`` (a few ulps of |f_old|) is the rounding of f (Conn,
+    Gould & Toint 2000, Sec. 17.4.2): where both reductions are far above it, rho is the
+    plain ratio; where the predicted reduction falls below the rounding of f, the computed
+    f_old - f_new is noise, and rho tends to 1 instead of to a random number, so the
+    region neither collapses nor stops the run on noise. An accepted step (rho > eta) then
+    raises f by less than (1 - eta) delta. A model that predicts no decrease
+    (``model_change >= 0``) or a non-finite value gives rho = -inf (a failed step).
+    Zero-safe in value and gradient.
     """
     f_new, f_old, mc = jnp.asarray(f_new), jnp.asarray(f_old), jnp.asarray(model_change)
     ok = (mc < 0) & jnp.isfinite(f_new) & jnp.isfinite(mc)
-    rho = (f_new - f_old) / jnp.where(ok, mc, -1)
+    delta = f_resolution(f_old)
+    rho = (f_new - f_old - delta) / (jnp.where(ok, mc, -1) - delta)
     return jnp.where(ok, rho, -jnp.inf)
 
 

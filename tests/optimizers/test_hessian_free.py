@@ -246,12 +246,27 @@ def test_damping_follows_the_levenberg_marquardt_rule_exactly():
 
 
 def test_reduction_ratio():
-    assert float(reduction_ratio(1.0, 0.5, -1.0)) == 0.5
-    assert float(reduction_ratio(1.0, 1.5, -1.0)) == -0.5
+    # reductions far above the rounding of f: the plain ratio, up to the few-ulp delta
+    assert float(reduction_ratio(1.0, 0.5, -1.0)) == pytest.approx(0.5, rel=1e-14)
+    assert float(reduction_ratio(1.0, 1.5, -1.0)) == pytest.approx(-0.5, rel=1e-14)
+    assert float(reduction_ratio(0.0, -2.0, -1.0)) == 2.0  # f_old = 0: delta = 0, exact
     assert float(reduction_ratio(1.0, 0.5, 0.0)) == -math.inf
     assert float(reduction_ratio(1.0, float("nan"), -1.0)) == -math.inf
     g = jax.grad(lambda md: reduction_ratio(1.0, 0.5, md))(0.0)
     assert np.isfinite(float(g))
+
+
+def test_reduction_ratio_where_the_predicted_reduction_is_below_the_rounding_of_f():
+    f_old = 1000.0
+    ulp = float(np.spacing(f_old))
+    tiny = -1e-18  # predicted reduction far below one ulp of f
+    # the computed change is noise: one ulp up, none, one ulp down all give rho near 1
+    for f_new in (f_old + ulp, f_old, f_old - ulp):
+        assert 0.5 < float(reduction_ratio(f_old, f_new, tiny)) < 1.5
+    # a rise above the rounding of f is still a failed step, however small the model says
+    assert float(reduction_ratio(f_old, f_old + 100 * ulp, tiny)) < 0
+    # a resolved prediction keeps the plain ratio
+    assert float(reduction_ratio(f_old, f_old - 1.0, -2.0)) == pytest.approx(0.5, rel=1e-12)
 
 
 # ---------------------------------------------------------------- bad input
