@@ -95,10 +95,10 @@ def minimize(
     re-raised and ends up as the last line of a ``JaxRuntimeError`` naming the callback.
 
     jit and vmap: ``jax.vmap(functools.partial(minimize, fun, method="lbfgs"))(x0s)`` solves
-    many starts in one call. Under ``jax.jit`` pass ``fun``, ``method``, ``max_iter``,
-    ``record_path``, ``callback`` and the integer/bool/function options as static (or close
-    over them with ``functools.partial``); float options and gtol may be traced. The
-    compiled loop is cached per (fun, method, max_iter, static options).
+    many starts in one call. Under ``jax.jit`` pass ``fun``, ``method``, ``has_aux``,
+    ``max_iter``, ``record_path``, ``callback`` and the integer/bool/function options as
+    static (or close over them with ``functools.partial``); ``args``, float options and
+    gtol may be traced. The compiled loop is cached as said under ``args``.
 
     Raises ValueError/TypeError before compiling on: an unknown method or option, a
     wrong-typed or out-of-range option (or c1 >= c2), gtol <= 0, max_iter < 0 (or past
