@@ -4,6 +4,7 @@ globalisation (strong-Wolfe or Armijo line search; a trust region with Steihaug-
 Moré-Sorensen or dogleg subproblems; Levenberg-Marquardt damping), plus Hessian-free and
 saddle-free Newton; usable as ``minimize``/``least_squares`` calls or as optax transforms."""
 
+from optimizers._callback import CallbackInfo
 from optimizers._compose import Direction, Globalisation, Model, Proposal, compose
 from optimizers._driver import check_memory, estimate_memory, minimize
 from optimizers._globalisations import damping, line_search, trust_region
@@ -29,6 +30,7 @@ from optimizers.trust_krylov import trust_krylov
 from optimizers.trust_ncg import trust_ncg
 
 __all__ = [
+    "CallbackInfo",
     "Direction",
     "Globalisation",
     "Iterate",

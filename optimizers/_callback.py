@@ -1,6 +1,10 @@
 """The host side of ``minimize(..., callback=cb)``: its signature check and its error path.
 
-``cb(iteration, f, grad_norm)`` runs on the host through ``jax.debug.callback``. An
+Two forms, told apart by the signature: a function that can take three positional
+arguments is called ``cb(iteration, f, grad_norm)`` (the original form; the current x is
+not sent to the host for it); otherwise it must take one, and is called ``cb(info)`` with a
+:class:`CallbackInfo` ``(iteration, f, grad_norm, x)``, x the current point as a pytree like
+x0. It runs on the host through ``jax.debug.callback``. An
 exception raised there would surface as a long ``JaxRuntimeError`` carrying XLA's
 traceback. So the callback is wrapped: when ``minimize`` runs eagerly the wrapper stores
 the first exception, skips the later calls, and ``minimize`` re-raises that exception (the
@@ -14,11 +18,24 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 
-__all__ = ["check_callback", "host_callback", "running_eagerly"]
+__all__ = ["CallbackInfo", "check_callback", "host_callback", "running_eagerly"]
+
+
+class CallbackInfo(NamedTuple):
+    """What a one-argument callback receives after each iteration (and at x0, iteration 0).
+
+    iteration: the iteration count; f: f(x); grad_norm: infinity norm of the gradient at x;
+    x: the current point, a pytree like x0. Host (numpy) arrays, batched under vmap.
+    """
+
+    iteration: Any
+    f: Any
+    grad_norm: Any
+    x: Any
 
 
 def running_eagerly(*trees) -> bool:
@@ -34,15 +51,18 @@ def running_eagerly(*trees) -> bool:
     return bool(trace_state_clean())
 
 
-def check_callback(callback) -> None:
-    """TypeError naming ``callback`` unless it is None or a hashable function that can be
-    called as ``callback(iteration, f, grad_norm)`` (skipped when the signature cannot be
-    inspected, e.g. some builtins)."""
+_FORMS = "callback(iteration, f, grad_norm) or callback(info) (an optimizers.CallbackInfo)"
+
+
+def check_callback(callback) -> bool:
+    """TypeError naming ``callback`` unless it is None or a hashable function of one of the
+    two forms (module docstring). Returns whether it takes the :class:`CallbackInfo` record:
+    False for the three-argument form, and when the signature cannot be inspected (some
+    builtins)."""
     if callback is None:
-        return
+        return False
     if not callable(callback):
-        raise TypeError(f"callback must be a function callback(iteration, f, grad_norm) or None, "
-                        f"got {type(callback).__name__}")
+        raise TypeError(f"callback must be a function {_FORMS} or None, got {type(callback).__name__}")
     try:
         hash(callback)
     except TypeError:
@@ -51,12 +71,18 @@ def check_callback(callback) -> None:
     try:
         sig = inspect.signature(callback)
     except (TypeError, ValueError):
-        return
+        return False
     try:
         sig.bind(0, 0.0, 0.0)
+        return False
     except TypeError as err:
-        raise TypeError(f"callback is called as callback(iteration, f, grad_norm), but "
-                        f"{_name(callback)}{sig} cannot take those 3 arguments: {err}") from None
+        three = err
+    try:
+        sig.bind(None)
+        return True
+    except TypeError:
+        raise TypeError(f"callback is called as {_FORMS}, but {_name(callback)}{sig} can take "
+                        f"neither 3 arguments nor 1: {three}") from None
 
 
 def _name(fn) -> str:
@@ -65,16 +91,21 @@ def _name(fn) -> str:
 
 class HostCallback:
     """``fn`` as called on the host; ``capture``: store the first exception in ``error``
-    (eager runs) instead of raising a RuntimeError that names the callback (traced runs)."""
+    (eager runs) instead of raising a RuntimeError that names the callback (traced runs).
+    ``wants_x``: ``fn`` takes a :class:`CallbackInfo`, so the driver must send x."""
 
     def __init__(self, fn: Callable, capture: bool):
         self.fn, self.capture, self.error = fn, capture, None
+        self.wants_x = check_callback(fn)
 
-    def __call__(self, iteration, f, grad_norm):
+    def __call__(self, iteration, f, grad_norm, x=None):
         if self.error is not None:
             return
         try:
-            self.fn(iteration, f, grad_norm)
+            if self.wants_x:
+                self.fn(CallbackInfo(iteration, f, grad_norm, x))
+            else:
+                self.fn(iteration, f, grad_norm)
         except Exception as err:
             if self.capture:
                 self.error = err

@@ -20,13 +20,13 @@ import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from curvature._validate import check_float_pytree, check_nonempty, check_scalar_fn
 from optimizers import _memory as memory
 from optimizers import _status as st
 from optimizers._callback import check_callback, host_callback, running_eagerly
 from optimizers._method import Iterate, Method
 from optimizers._objective import make_objective
 from optimizers._options import real, resolve
+from optimizers._problem import bind_options, check_problem, close_over, split_aux
 from optimizers._registry import get_method
 from optimizers._result import OptimizeResult, Trace
 
@@ -42,6 +42,8 @@ def minimize(
     x0,
     method="newton-cg",
     *,
+    args: tuple = (),
+    has_aux: bool = False,
     gtol=1e-6,
     max_iter: int = 1000,
     ftol=0.0,
@@ -51,9 +53,9 @@ def minimize(
     callback: Callable | None = None,
     **options,
 ) -> OptimizeResult:
-    """Minimize the scalar ``fun(x)`` from ``x0`` with a registered method.
+    """Minimize the scalar ``fun(x, *args)`` over x from ``x0`` with a registered method.
 
-    x0 is any pytree of float arrays; it is raveled once (``ravel_pytree``) and the method
+    x0 is any pytree of float arrays (an array, not a Python list of numbers); it is raveled once (``ravel_pytree``) and the method
     runs on flat vectors inside one ``lax.while_loop``. Stops when ``||g||_inf <= gtol``
     (success), after ``max_iter`` iterations, when no further decrease is possible, or when
     f or g become non-finite; ``result.status`` says which (``optimizers.STATUS_MESSAGES``).
@@ -63,6 +65,18 @@ def minimize(
     method: a name from ``method_names()`` or a :class:`~optimizers.Method` record (e.g.
     ``optimizers.compose(...)``); options: that method's options (``method_options(method)``).
 
+    args: a tuple of the extra arguments of ``fun`` (each any pytree of arrays: data,
+    targets, hyperparameters). They are traced like x0, so a second call with new data of
+    the same shapes and dtypes reuses the compiled loop; function options (``model_fn``,
+    ``loss_fn``, ``residual``, ``per_example_grads``) are then called with the same args
+    after their first argument. Eager calls compile once per (fun, method, max_iter, static
+    options, shapes and dtypes of x0 and args): the cache is keyed on the function OBJECT,
+    so a fresh ``lambda`` (or ``functools.partial``) built on every call compiles again
+    every time. Define fun once and pass the data through ``args``.
+    has_aux: ``fun`` returns ``(value, aux)``, aux any pytree; ``result.aux`` is aux at the
+    returned x (one more evaluation of fun there, counted in ``nfev``). Without it
+    ``result.aux`` is None.
+
     Stopping tests besides ``||g||_inf <= gtol`` (status CONVERGED): ``relative_gtol=True``
     compares with ``gtol * max(1, |f|)`` instead, for objectives whose scale makes an
     absolute gradient test unreachable at the floor of rounding; ``ftol > 0`` stops (status
@@ -70,23 +84,29 @@ def minimize(
     ``xtol > 0`` stops (status XTOL, a success) after a step with
     ``||dx||_inf <= xtol * max(1, ||x||_inf)``. Both are off by default: they stop early on
     slow but steady progress, so use them when f is known to be flat at the minimum. record_path: also keep the flat iterates in
-    ``result.trace.x``, shape (max_iter + 1, n). callback: a host function
-    ``callback(iteration, f, grad_norm)`` called through ``jax.debug.callback`` at x0
-    (iteration 0) and after each iteration; it synchronizes with the host each time, and
-    under vmap receives batched arrays. If it raises, the run finishes without calling it
+    ``result.trace.x``, shape (max_iter + 1, n). callback: a host function called through
+    ``jax.debug.callback`` at x0 (iteration 0) and after each iteration, either
+    ``callback(info)`` with an :class:`optimizers.CallbackInfo` ``(iteration, f, grad_norm,
+    x)``, x the current point as a pytree like x0, or (a function that can take three
+    positional arguments) ``callback(iteration, f, grad_norm)``, which does not send x to
+    the host. It synchronizes with the host each time, and under vmap receives batched
+    arrays. If it raises, the run finishes without calling it
     again and minimize re-raises that exception; under jit or vmap the exception cannot be
     re-raised and ends up as the last line of a ``JaxRuntimeError`` naming the callback.
 
     jit and vmap: ``jax.vmap(functools.partial(minimize, fun, method="lbfgs"))(x0s)`` solves
-    many starts in one call. Under ``jax.jit`` pass ``fun``, ``method``, ``max_iter``,
-    ``record_path``, ``callback`` and the integer/bool/function options as static (or close
-    over them with ``functools.partial``); float options and gtol may be traced. The
-    compiled loop is cached per (fun, method, max_iter, static options).
+    many starts in one call. Under ``jax.jit`` pass ``fun``, ``method``, ``has_aux``,
+    ``max_iter``, ``record_path``, ``callback`` and the integer/bool/function options as
+    static (or close over them with ``functools.partial``); ``args``, float options and
+    gtol may be traced. The compiled loop is cached as said under ``args``.
 
     Raises ValueError/TypeError before compiling on: an unknown method or option, a
     wrong-typed or out-of-range option (or c1 >= c2), gtol <= 0, max_iter < 0 (or past
-    the int32 counter), an integer x0, an x0 with no elements, a ``fun`` that does not return
-    a float scalar, a callback that cannot take (iteration, f, grad_norm), and a run whose
+    the int32 counter), an integer x0, a Python list of numbers as x0, an x0 with no
+    elements, ``args`` not a tuple of arrays, a ``fun`` that cannot take ``(x, *args)`` (a
+    TypeError raised while tracing it with args names args), a ``fun`` that does not return
+    a float scalar (with has_aux: a pair (scalar, aux); without: a tuple is refused), a
+    callback that takes neither 3 arguments nor 1, and a run whose
     trace buffer, method state and step workspace cannot fit in the device's memory
     (:func:`optimizers.check_memory`; the message gives the bytes of each part).
     """
@@ -110,11 +130,7 @@ def minimize(
     if not isinstance(record_path, bool):
         raise TypeError(f"record_path must be True or False, got {record_path!r}")
     check_callback(callback)
-    if not callable(fun):
-        raise TypeError(f"fun must be a function of x0 returning a scalar, got {type(fun).__name__}")
-    check_float_pytree(x0, "x0")
-    check_nonempty(x0, "x0", ": there is nothing to minimize (every method needs n >= 1)")
-    check_scalar_fn(fun, x0, "fun")
+    check_problem(fun, x0, args, has_aux)
     leaves = jax.tree_util.tree_leaves(x0)
     n = sum(int(np.prod(jnp.shape(leaf))) for leaf in leaves)
     dtype = jnp.result_type(*leaves)
@@ -125,11 +141,11 @@ def minimize(
                  f"minimize(method={spec.name!r})")
     static = tuple((k, v) for k, v in opts.items() if spec.options[k].static)
     dynamic = {k: v for k, v in opts.items() if not spec.options[k].static}
-    eager = running_eagerly(x0, tols, dynamic)
+    eager = running_eagerly(x0, args, tols, dynamic)
     host = None if callback is None else host_callback(callback, eager)
     if host is not None:
         host.pop_error()  # a run interrupted earlier must not silence this one
-    result = _solve(x0, tols, dynamic, fun=fun, method=spec, max_iter=int(max_iter),
+    result = _solve(x0, args, tols, dynamic, fun=fun, has_aux=has_aux, method=spec, max_iter=int(max_iter),
                     relative_gtol=relative_gtol, record_path=record_path, callback=host, static=static)
     if host is not None and eager:
         jax.effects_barrier()
@@ -140,18 +156,27 @@ def minimize(
 
 
 @functools.partial(
-    jax.jit, static_argnames=("fun", "method", "max_iter", "relative_gtol", "record_path", "callback", "static")
+    jax.jit,
+    static_argnames=("fun", "has_aux", "method", "max_iter", "relative_gtol", "record_path", "callback", "static"),
 )
-def _solve(x0, tols, dynamic, *, fun, method, max_iter, relative_gtol, record_path, callback, static):
-    opts = {**dict(static), **dynamic}
+def _solve(x0, args, tols, dynamic, *, fun, has_aux, method, max_iter, relative_gtol, record_path, callback,
+           static):
+    # args are traced here and closed over: the methods (and their function options) see
+    # functions of x alone
+    opts = bind_options({**dict(static), **dynamic}, {k for k, _ in static}, args)
     z0, unravel = ravel_pytree(x0)
-    objective = make_objective(fun, unravel)
+    objective = make_objective(close_over(fun, args, has_aux), unravel)
     stop = _Stopping(tols["gtol"], tols["ftol"], tols["xtol"], relative_gtol, max_iter)
     end = _run(method, objective, z0, stop, opts, record_path, callback)
     it = end.it
+    x, nfev, aux = unravel(it.x), it.nfev, None
+    if has_aux:  # one more evaluation, at the returned point
+        aux = split_aux(fun(x, *args), True, "fun")[1]
+        nfev = nfev + 1
     return OptimizeResult(
-        x=unravel(it.x), fun=it.f, grad_norm=end.gnorm, nit=end.k, nfev=it.nfev, ngev=it.ngev,
+        x=x, fun=it.f, grad_norm=end.gnorm, nit=end.k, nfev=nfev, ngev=it.ngev,
         nhvp=it.nhvp, status=end.status, success=st.is_success(end.status), trace=_unpack(end.trace, record_path),
+        grad=unravel(it.g), aux=aux,
     )
 
 
@@ -226,8 +251,12 @@ def _run(spec: Method, objective, z0, stop: _Stopping, opts, record_path, callba
     # The trace: one (max_iter + 1, 5 [+ n]) buffer, a row written per iteration.
     first = row(it0, gnorm0)
     trace0 = jnp.full((stop.max_iter + 1, first.size), jnp.nan, dtype).at[0].set(first)
-    if callback is not None:
-        jax.debug.callback(callback, 0, f0, gnorm0)
+    def report(k, it, gnorm):
+        if callback is not None:
+            x = (objective.unravel(it.x),) if callback.wants_x else ()
+            jax.debug.callback(callback, k, it.f, gnorm, *x)
+
+    report(0, it0, gnorm0)
 
     def cond(c: _Carry):
         return c.status == st.RUNNING
@@ -244,8 +273,7 @@ def _run(spec: Method, objective, z0, stop: _Stopping, opts, record_path, callba
         gnorm = jnp.where(finite, gnorm, c.gnorm)
         status = _status(stop, it, new, gnorm, finite, k)
         trace = lax.dynamic_update_index_in_dim(c.trace, row(new, gnorm), k, axis=0)
-        if callback is not None:
-            jax.debug.callback(callback, k, new.f, gnorm)
+        report(k, new, gnorm)
         return _Carry(new, state, k, status, gnorm, trace)
 
     return lax.while_loop(cond, body, _Carry(it0, state0, jnp.zeros((), jnp.int32), status0, gnorm0, trace0))

@@ -6,7 +6,8 @@ model/loss split get ``model_fn=residual`` and ``loss_fn = ||r||^2 / 2``, so the
 is the Gauss-Newton matrix J^T J (products only: J is never formed); every other registered
 method minimizes the cost with its own curvature. The result carries the residual at the
 solution (``fun``, as scipy names it) and the cost; the counters are those of ``minimize``
-plus the one evaluation of r at the returned x.
+plus the one evaluation of r at the returned x (made inside the compiled program: the cost
+is minimized with ``has_aux=True``, its aux being the residual and the user's aux).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from optimizers._driver import minimize
+from optimizers._problem import check_problem, split_aux
 from optimizers._registry import get_method
 from optimizers._result import Trace
 from optimizers._status import status_message
@@ -32,6 +34,8 @@ class LeastSquaresResult(NamedTuple):
     x: the solution (x0's structure). cost: ||r(x)||^2 / 2. fun: the residual r(x) (its own
     structure). grad_norm: infinity norm of J^T r at x. nit, nfev, ngev, nhvp, status,
     success, trace: as ``OptimizeResult`` (nfev includes the final residual evaluation).
+    grad: J^T r at x, a pytree like x0. aux: with ``has_aux=True`` the aux output of the
+    residual at x, else None.
     """
 
     x: Any
@@ -45,6 +49,8 @@ class LeastSquaresResult(NamedTuple):
     status: jax.Array
     success: jax.Array
     trace: Trace
+    grad: Any = None
+    aux: Any = None
 
     @property
     def message(self):
@@ -52,66 +58,65 @@ class LeastSquaresResult(NamedTuple):
         return status_message(self.status)
 
 
-def _half_sum_of_squares(r):
+def _half_sum_of_squares(r, *_args):  # also the split's loss_fn, which gets args after r
     flat, _ = ravel_pytree(r)
     return 0.5 * jnp.sum(flat * flat)
 
 
-def _cost(residual):
-    def cost(x):
-        return _half_sum_of_squares(residual(x))
+def _split(residual, has_aux):
+    """``(cost, model_fn)`` for ``residual``: cost(x, *args) = (||r||^2 / 2, (r, aux)) and
+    model_fn(x, *args) = r alone."""
 
-    return cost
+    def cost(x, *args):
+        r, aux = split_aux(residual(x, *args), has_aux, "residual", value_may_be_tuple=True)
+        return _half_sum_of_squares(r), (r, aux)
+
+    def model_fn(x, *args, **extra):
+        return residual(x, *args, **extra)[0]
+
+    return cost, model_fn if has_aux else residual
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_cost(residual):
-    return _cost(residual)
+def _cached_split(residual, has_aux):
+    return _split(residual, has_aux)
 
 
-def _cost_of(residual):
-    """cost(x) = ||residual(x)||^2 / 2, the same function object for the same residual:
+def _split_of(residual, has_aux):
+    """:func:`_split`, the same function objects for the same (residual, has_aux):
     ``minimize`` compiles once per objective function (a static argument of its jit), so a
     new closure on every call would recompile the whole loop each time."""
     try:
-        return _cached_cost(residual)
+        return _cached_split(residual, has_aux)
     except TypeError:  # an unhashable callable
-        return _cost(residual)
+        return _split(residual, has_aux)
 
 
-def _check_residual(residual, x0) -> None:
-    if not callable(residual):
-        raise TypeError(f"residual must be a function of x returning a vector of residuals, got "
-                        f"{type(residual).__name__}")
-    out = jax.eval_shape(residual, x0)
-    leaves = jax.tree_util.tree_leaves(out)
-    if not leaves or all(leaf.shape == () for leaf in leaves):
-        raise ValueError("residual must return a vector of residuals r(x) (cost = ||r||^2 / 2), got a scalar; "
-                         "for a scalar objective use optimizers.minimize")
-    for leaf in leaves:
-        if not jnp.issubdtype(leaf.dtype, jnp.floating):
-            raise TypeError(f"residual must return floating-point residuals, got dtype {leaf.dtype}")
-
-
-def least_squares(residual, x0, method="levenberg-marquardt", *, gtol=1e-6, max_iter: int = 1000,
-                  **options) -> LeastSquaresResult:
-    """Minimize ||residual(x)||^2 / 2 from ``x0`` (any pytree of float arrays).
+def least_squares(residual, x0, method="levenberg-marquardt", *, args: tuple = (), has_aux: bool = False,
+                  gtol=1e-6, max_iter: int = 1000, **options) -> LeastSquaresResult:
+    """Minimize ||residual(x, *args)||^2 / 2 over x from ``x0`` (any pytree of float arrays).
 
     ``method``: a name or a record; ``options``: the method's options (``residual``,
-    ``model_fn`` and ``loss_fn`` are supplied here). ``gtol``, ``max_iter`` and the other
-    keywords of :func:`optimizers.minimize` (ftol, xtol, relative_gtol, record_path,
-    callback) pass through. jit- and vmap-able like ``minimize``.
+    ``model_fn`` and ``loss_fn`` are supplied here). ``args``: a tuple of the extra
+    arguments of ``residual`` (pytrees of arrays), traced, as in :func:`optimizers.minimize`:
+    new data of the same shapes reuses the compiled loop, which is cached on the residual
+    function object (a fresh lambda per call compiles again). ``has_aux``: residual returns
+    ``(r, aux)``; ``result.aux`` is aux at the solution. ``gtol``, ``max_iter`` and the
+    other keywords of :func:`optimizers.minimize` (ftol, xtol, relative_gtol, record_path,
+    callback) pass through; the callback sees f = the cost. jit- and vmap-able like
+    ``minimize``.
     """
     spec = get_method(method)
     supplied = {"residual", "model_fn", "loss_fn"} & set(options)
     if supplied:
         raise TypeError(f"least_squares supplies {sorted(supplied)} itself from residual; do not pass them")
-    _check_residual(residual, x0)
+    check_problem(residual, x0, args, has_aux, "residual")
+    cost, model_fn = _split_of(residual, has_aux)
     if {"model_fn", "loss_fn"} <= set(spec.options):
-        options = {**options, "model_fn": residual, "loss_fn": _half_sum_of_squares}
+        options = {**options, "model_fn": model_fn, "loss_fn": _half_sum_of_squares}
 
-    res = minimize(_cost_of(residual), x0, spec, gtol=gtol, max_iter=max_iter, **options)
-    r = residual(res.x)
-    return LeastSquaresResult(x=res.x, cost=_half_sum_of_squares(r), fun=r, grad_norm=res.grad_norm,
-                              nit=res.nit, nfev=res.nfev + 1, ngev=res.ngev, nhvp=res.nhvp,
-                              status=res.status, success=res.success, trace=res.trace)
+    res = minimize(cost, x0, spec, args=args, has_aux=True, gtol=gtol, max_iter=max_iter, **options)
+    r, aux = res.aux
+    return LeastSquaresResult(x=res.x, cost=res.fun, fun=r, grad_norm=res.grad_norm, nit=res.nit,
+                              nfev=res.nfev, ngev=res.ngev, nhvp=res.nhvp, status=res.status,
+                              success=res.success, trace=res.trace, grad=res.grad, aux=aux)

@@ -38,7 +38,10 @@ class OptimizeResult(NamedTuple):
     Hessian-vector products (a dense Hessian counts n), line-search trials included.
     status: int32 code (``optimizers.STATUS_MESSAGES``); success: the status is CONVERGED,
     FTOL or XTOL.
-    trace: :class:`Trace`. ``message`` is a property computed on the host from ``status``.
+    trace: :class:`Trace`. grad: the gradient at x, same pytree structure as x0. aux: with
+    ``minimize(..., has_aux=True)`` the aux output of fun at x, else None (an empty pytree,
+    so the result still passes through jit and vmap). ``message`` is a property computed
+    on the host from ``status``.
     """
 
     x: Any
@@ -51,6 +54,8 @@ class OptimizeResult(NamedTuple):
     status: jax.Array
     success: jax.Array
     trace: Trace
+    grad: Any = None
+    aux: Any = None
 
     @property
     def message(self):
