@@ -35,7 +35,11 @@ class Iterate(NamedTuple):
 
     x: flat point; f, g: value and gradient at x; nfev, ngev, nhvp: int32 counts of
     f, gradient and Hessian-vector evaluations so far; stalled: bool, the step could not
-    decrease f (x is then the best point found).
+    decrease f (x is then the best point found). u: the linear term a direction or a model
+    is built from in place of g, or None (then it is g): an optax transform sets it to the
+    incoming ``updates`` on the iterate a step starts from, so that a chain such as
+    ``optax.chain(optax.add_decayed_weights(wd), newton_cg())`` steers the direction, while
+    line searches and trust-region ratios keep measuring f with g (:attr:`linear`).
     """
 
     x: jax.Array
@@ -45,6 +49,13 @@ class Iterate(NamedTuple):
     ngev: jax.Array
     nhvp: jax.Array
     stalled: jax.Array
+    u: jax.Array | None = None
+
+    @property
+    def linear(self) -> jax.Array:
+        """The gradient a direction or model uses: ``u`` where set, else ``g``. Read it on the
+        iterate a step starts from (a step's result carries the start's ``u`` along)."""
+        return self.g if self.u is None else self.u
 
     def counted(self, nfev=0, ngev=0, nhvp=0) -> "Iterate":
         """This iterate with the given numbers of evaluations added to its counters."""

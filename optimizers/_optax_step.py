@@ -28,7 +28,7 @@ def optax_method(name: str, make: Callable[[dict], optax.GradientTransformation]
         return make(opts).init(x)
 
     def propose(objective, it: Iterate, state, opts) -> Proposal:
-        updates, state = make(opts).update(it.g, state, it.x)
+        updates, state = make(opts).update(it.linear, state, it.x)
         return Proposal(it, updates, state)
 
     return compose(name, Direction(name, options, init=init, propose=propose), UNIT_STEP, doc)

@@ -92,6 +92,28 @@ def _check_state(state, params, expected, where: str) -> None:
         raise ValueError(f"state does not fit params: {err}; {fix}") from None
 
 
+def _check_updates(params, updates, where: str) -> None:
+    """The incoming ``updates`` (the gradient's role in the direction) must be shaped like
+    ``params``: a transform earlier in a chain may have changed their structure."""
+    try:
+        check_like(params, updates, "params", "updates", dtype=False)
+    except ValueError as err:
+        raise ValueError(
+            f"{where}: {err}. The updates passed to update() (in an optax chain: the output of "
+            f"the transforms before this one) stand for the gradient, so they must have the "
+            f"pytree structure and leaf shapes of params") from None
+    for leaf in jax.tree_util.tree_leaves(updates):
+        if not jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
+            raise TypeError(f"{where}: updates must be floating-point like params (they stand for the "
+                            f"gradient), got a leaf of dtype {jnp.result_type(leaf)}")
+
+
+def _plain(it: Iterate, like: Iterate) -> Iterate:
+    """``it`` without its linear term, in the dtypes of ``like`` (both branches of the
+    zero-updates test must return the same types)."""
+    return Iterate(*(jnp.asarray(a, jnp.result_type(b)) for a, b in zip(it[:7], like[:7])))
+
+
 def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
     """optax transform running the method record ``spec`` with ``options`` (its declared
     options), validated now, before anything compiles. By name: ``optimizers.make_transform``.
@@ -138,6 +160,8 @@ def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
                             f"got {type(value_fn).__name__}")
         _check_params(params, where)
         _check_state(state, params, expected_state(params), where)
+        if updates is not None:
+            _check_updates(params, updates, where)
         if grad is not None:
             check_like(params, grad, "params", "grad", dtype=False)
         if value is not None:
@@ -152,12 +176,25 @@ def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
             nfev = ngev = zero + 1
         else:
             g = ravel_pytree(grad)[0]
+        # The linear term of the direction or model: the incoming updates. None, or the very
+        # object passed as grad= (the unchained call): the gradient, and minimize's step exactly.
+        u = None if updates is None or updates is grad else jnp.asarray(ravel_pytree(updates)[0], z.dtype)
         start = Iterate(z, jnp.asarray(value, z.dtype).reshape(()), jnp.asarray(g, z.dtype),
-                        nfev, ngev, zero, jnp.zeros((), bool))
-        method_state = state.method_state
-        if spec.sync is not None:
-            method_state = spec.sync(objective, start, method_state, opts)
-        new, method_state = spec.step(objective, start, method_state, opts)
+                        nfev, ngev, zero, jnp.zeros((), bool), u)
+
+        def run(method_state):
+            if spec.sync is not None:
+                method_state = spec.sync(objective, start, method_state, opts)
+            new, method_state = spec.step(objective, start, method_state, opts)
+            return _plain(new, start), method_state
+
+        def rest(method_state):  # zero updates: the zero step, nothing evaluated, state kept
+            return _plain(start, start), method_state
+
+        if u is None:
+            new, method_state = run(state.method_state)
+        else:
+            new, method_state = jax.lax.cond(jnp.all(u == 0), rest, run, state.method_state)
         state = TransformState(
             method_state=method_state, value=new.f, grad=unravel(new.g), count=state.count + 1,
             nfev=state.nfev + new.nfev, ngev=state.ngev + new.ngev, nhvp=state.nhvp + new.nhvp,
