@@ -1,6 +1,6 @@
 """L-BFGS (Nocedal 1980; N&W Alg. 7.5) in the compact form of Byrd, Nocedal & Schnabel (1994).
 
-The last m pairs s_i = x_{i+1} - x_i, y_i = g_{i+1} - g_i live in one stacked (2, m, n)
+The last m = ``memory_size`` pairs s_i = x_{i+1} - x_i, y_i = g_{i+1} - g_i live in one stacked (2, m, n)
 array (S over Y, a circular buffer), so each iteration reads the history twice as a matrix
 product instead of scanning over m. With a = S g, b = Y g, R the upper triangle of S Y^T
 (pairs in chronological order), D its diagonal and gamma = s.y / y.y from the newest pair
@@ -61,7 +61,7 @@ class LBFGSState(NamedTuple):
 
 
 def _init(x, opts) -> LBFGSState:
-    m, n = opts["m"], x.size
+    m, n = opts["memory_size"], x.size
     zero = jnp.zeros((), jnp.int32)
     return LBFGSState(
         hist=jnp.zeros((2, m, n), x.dtype), rinv=jnp.zeros((m, m), x.dtype),
@@ -149,7 +149,7 @@ def _sync(objective, it: Iterate, state: LBFGSState, opts) -> LBFGSState:
     return state._replace(proj=_project(state, it.linear[None, :])[:, :, 0])
 
 
-LBFGS_DIRECTION = Direction("l-bfgs", {"m": integer(10, "number of (s, y) pairs kept", 1)}, init=_init,
+LBFGS_DIRECTION = Direction("l-bfgs", {"memory_size": integer(10, "number of (s, y) pairs kept, m", 1)}, init=_init,
                             propose=_propose, update=_update, sync=_sync)
 
 LBFGS = compose("lbfgs", LBFGS_DIRECTION, STRONG_WOLFE,
