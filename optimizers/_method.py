@@ -123,6 +123,11 @@ class Method(NamedTuple):
     step holds at once beyond the state (e.g. n * n for a dense Hessian), for the memory
     estimate of :mod:`optimizers._memory`; a lower bound is enough. max_dim: the largest
     number of parameters the method accepts (dense methods: ``DENSE_MAX_DIM``), or None.
+    zero_is_stationary: a zero linear term (all-zero incoming updates of an optax chain,
+    e.g. after ``optax.scale(0.0)``) means there is nowhere to go, so the transform returns
+    the zero step without running ``step`` (the second-order methods, whose searches would
+    otherwise count it a failure); False where the state moves on anyway (momentum, Adam:
+    the transform runs the step, as optax's own transform would).
     """
 
     name: str
@@ -134,3 +139,4 @@ class Method(NamedTuple):
     validate: Callable[[Mapping[str, Any]], None] | None = None
     workspace: Callable[[int, Mapping[str, Any]], int] | None = None
     max_dim: int | None = None
+    zero_is_stationary: bool = True

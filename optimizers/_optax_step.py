@@ -31,4 +31,6 @@ def optax_method(name: str, make: Callable[[dict], optax.GradientTransformation]
         updates, state = make(opts).update(it.linear, state, it.x)
         return Proposal(it, updates, state)
 
-    return compose(name, Direction(name, options, init=init, propose=propose), UNIT_STEP, doc)
+    # momentum and Adam still move (and their state still decays) on zero updates
+    return compose(name, Direction(name, options, init=init, propose=propose), UNIT_STEP,
+                   doc)._replace(zero_is_stationary=False)

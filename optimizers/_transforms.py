@@ -16,6 +16,49 @@ trial evaluates ``value_fn``); the update is the step taken (zero when no decrea
 found). The state records ``value`` and ``grad`` at the new point, so
 ``optax.value_and_grad_from_state(loss)`` can reuse them instead of evaluating again, and
 the counters ``nfev``, ``ngev``, ``nhvp`` of the evaluations the transform made.
+
+In an optax chain, as in ``optax.lbfgs``, the incoming ``updates`` stand for the gradient in
+the direction or model, and ``value_fn`` (with ``grad=`` its gradient at ``params``) is what
+the globalisation measures. ``optax.chain(optax.clip_by_global_norm(c), newton_cg())`` solves
+H d = -clip(g); ``chain(add_decayed_weights(wd), ...)`` builds the direction from g + wd x.
+Per method (u the incoming updates, g = ``grad=``, or computed with ``value=`` from
+``value_fn`` when either is missing):
+
+=======================  ==========================================  ============================================  ===============================
+method                   from u                                      from g                                        value_fn evaluations
+=======================  ==========================================  ============================================  ===============================
+gd, momentum, adam       the optax update of u: x+ = x + update(u)   nothing                                       f, g at x+ (for the state)
+lbfgs, bfgs              d = -H u (first step -min(1, 1/||u||) u)    line-search slope g.d; pairs y = g+ - g       strong-Wolfe trials
+nonlinear-cg             d = -u + beta d_prev, beta from u, u_prev   slope; descent test g.d < 0 (else d = -u)     strong-Wolfe trials
+newton                   d = -B^-1 u, B the modified Hessian         slope                                         Hessian (n HVPs), trials
+newton-cg, gauss-newton  CG on H d = -u (G d = -u), forcing ||u||    slope                                         HVPs (GGN products), trials
+trust-ncg, trust-krylov, the subproblem of m_u(p) = u.p + p.Hp/2     rho against m_f(p) = g.p + p.Hp/2             products or Hessian, 1 trial
+trust-exact, dogleg
+levenberg-marquardt      (G + lambda I) p = -u                       rho against m_f                               GGN products, 1 trial
+hessian-free             CG on (C + lambda I) p = -u (warm start)    rho against m_f; Armijo test g.p < 0          products, CG backtracking, Armijo
+saddle-free-newton       Lanczos from u, p(lambda) = -|H|^-1 u       nothing (the search compares values)          Lanczos HVPs, grid, g at x+
+=======================  ==========================================  ============================================  ===============================
+
+The curvature (Hessian, Gauss-Newton matrix, quasi-Newton pairs) is always ``value_fn``'s,
+and a globalised method accepts only steps that decrease ``value_fn``: a chain steers the
+step, the search still guards f. Hence a trust region solves the model whose linear term is
+u but judges the step by f's own model, rho = (f(x) - f(x + p)) / (m_f(0) - m_f(p)): rho
+tests whether the quadratic predicts f, whichever linear term proposed p (with u = g the
+two are one; with u = 3 g, m_u would over-predict f's decrease and shrink a radius whose
+model is exact). A step that is not a descent direction for ``value_fn``
+(``scale(-1.0)``, or weight decay dominating g) finds no decrease: the update is zero and
+``state.stalled`` true, as for any failed search, after the method's own recovery (L-BFGS
+and BFGS with a memory clear it first, reported as not stalled; a trust region shrinks the
+radius and stalls once it is below eps ||x||; Hessian-free after ``max_failures``). There is
+no fallback to -g: it would drop what the chain did (clipping, masking) without a trace; a
+stall shows. To minimize f + wd ||x||^2 / 2 rather than steer by it, put the term in
+``value_fn``.
+
+All-zero updates (``optax.scale(0.0)``) give the zero step: the step is not run, nothing is
+evaluated beyond a missing ``value``/``grad``, the method state is kept and ``stalled`` is
+false; momentum and Adam instead run their step, as ``optax.sgd``/``optax.adam`` do (their
+trace still moves). ``updates=None``, or ``updates`` the very object passed as ``grad=``
+(the unchained call), is the gradient: the step is then exactly ``minimize``'s.
 """
 
 from __future__ import annotations
@@ -191,7 +234,7 @@ def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
         def rest(method_state):  # zero updates: the zero step, nothing evaluated, state kept
             return _plain(start, start), method_state
 
-        if u is None:
+        if u is None or not spec.zero_is_stationary:
             new, method_state = run(state.method_state)
         else:
             new, method_state = jax.lax.cond(jnp.all(u == 0), rest, run, state.method_state)

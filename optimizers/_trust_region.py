@@ -19,6 +19,10 @@ Globalisations built here (:func:`trust_region`, :func:`damped`) take a directio
 CG, N&W Alg. 7.2), ``"gltr"`` (Lanczos, Gould et al. 1999), ``"exact"`` (Moré-Sorensen on
 the dense B, N&W Alg. 4.3), ``"dogleg"`` (N&W Sec. 4.1). When a step is rejected and the
 radius falls below eps max(1, ||x||), no step can change x: the run stops with NO_PROGRESS.
+
+In an optax chain the subproblem's linear term is the incoming updates u (``it.linear``)
+while rho compares f's change with f's own model g.p + p.B p / 2
+(:func:`model_change_of_f`): p is proposed by the chain, judged by f.
 """
 
 from __future__ import annotations

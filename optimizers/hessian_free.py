@@ -17,6 +17,9 @@ One iteration from x with gradient g:
    t = 1 is accepted on the value already known; a failure leaves x in place, and
    ``max_failures`` failures in a row stop the run (status NO_PROGRESS).
 
+In an optax chain g is the incoming updates in steps 2 and 4's model (the ratio then uses
+the model with f's own gradient, and step 5 tests f's slope); see optimizers/_transforms.py.
+
 As an optax transform (``hessian_free()``), ``update(..., value_fn=loss, batch=b,
 curvature_batch=c)`` computes the curvature products on ``c`` (usually a smaller batch,
 Martens 2010, Sec. 4.3) and everything else on ``b``: the split functions are then called

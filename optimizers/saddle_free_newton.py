@@ -27,6 +27,9 @@ curvature. If no candidate decreases f, the most damped direction is halved, t =
 1/4, ..., until f decreases (at most ``max_expand`` f); failing that, x stays and the run
 stops (NO_PROGRESS).
 
+In an optax chain the incoming updates take g's place in the Lanczos start and the steps;
+the search compares values of f only.
+
 Counters: Lanczos costs k Hessian-vector products (the dense Hessian n); each trial point
 one f; the gradient at the new point one gradient evaluation.
 """
