@@ -154,7 +154,8 @@ def _check_updates(params, updates, where: str) -> None:
 def _plain(it: Iterate, like: Iterate) -> Iterate:
     """``it`` without its linear term, in the dtypes of ``like`` (both branches of the
     zero-updates test must return the same types)."""
-    return Iterate(*(jnp.asarray(a, jnp.result_type(b)) for a, b in zip(it[:7], like[:7])))
+    return Iterate(**{k: jnp.asarray(getattr(it, k), jnp.result_type(getattr(like, k)))
+                      for k in Iterate._fields if k != "u"})
 
 
 def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
@@ -164,7 +165,8 @@ def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
     ``init`` and ``update`` check their arguments before tracing the method: float,
     non-empty ``params`` (naming ``params``); a state made by ``init`` for parameters of the
     same structure, shapes and dtypes (naming ``state``); at most ``max_dim`` parameters for
-    a dense method (naming the method); ``grad`` shaped like params;
+    a dense method (naming the method); ``updates`` (unless None) and ``grad`` shaped like
+    params, ``updates`` floating-point;
     ``value`` a float scalar; ``value_fn(params, **extra)`` a float scalar (checked with
     ``jax.eval_shape``, once per call or trace); and the method state fitting in memory."""
     name = spec.name
