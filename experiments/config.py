@@ -438,6 +438,7 @@ class _Validator:
 
     def optimizers(self, tables, max_iter, gtol) -> tuple:
         import optimizers as registry
+        from optimizers._options import renamed_hint
 
         known = list(registry.method_names())
         out = []
@@ -451,6 +452,9 @@ class _Validator:
             accepted = {k: v for k, v in registry.method_options(method).items() if k not in PROBLEM_SUPPLIED_OPTIONS}
             for k in table:
                 if k not in _RUNNER_OPTIMIZER_KEYS and k not in accepted:
+                    hint = renamed_hint(k, accepted)
+                    if hint is not None:
+                        self.fail(f"{key}.{k}", f"method {method!r}: {hint}")
                     allowed = ", ".join(repr(a) for a in (*_RUNNER_OPTIMIZER_KEYS, *accepted))
                     self.fail(f"{key}.{k}", f"unknown option for method {method!r}; allowed keys: {allowed}")
             label = self.get(table, "label", f"{key}.label", "str", method)

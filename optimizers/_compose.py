@@ -9,6 +9,9 @@ or its 1/radius form, Levenberg-Marquardt damping (:mod:`optimizers._trust_regio
 :func:`compose` joins the two into the :class:`~optimizers._method.Method` record the driver
 and the optax transforms run; a new method is a few lines on top of a direction.
 
+Directions read the gradient as ``it.linear`` (the gradient under ``minimize``, the incoming
+updates inside an optax chain) and leave ``it.g`` to the globalisation, which measures f.
+
 A direction may also learn from the step the globalisation took (``update``: the (s, y)
 pairs of quasi-Newton methods, the previous direction of nonlinear CG) and tell the
 globalisation that a failed step can be retried from a reset state (``retry``: a quasi-Newton
@@ -38,7 +41,8 @@ class Proposal(NamedTuple):
 
 
 class Model(NamedTuple):
-    """The quadratic model m(p) = g.p + p.B p / 2 at ``it.x`` (g = ``it.g``), for a trust
+    """The quadratic model m(p) = g.p + p.B p / 2 at ``it.x`` (g = ``it.linear``: the gradient,
+    or an optax chain's incoming updates; the ratio uses ``it.g``), for a trust
     region. matvec: p -> B p (matrix-free solvers), or None; hess: the dense B, or None
     (dense solvers); it: the iterate with the evaluations made for B counted (a dense
     Hessian counts n products); state: the direction's new state."""

@@ -98,7 +98,7 @@ def check(est: MemoryEstimate, where: str, device=None) -> MemoryEstimate:
         largest = max(est.parts, key=lambda p: p[1])[0]
         hint = ("lower max_iter (or record_path=False)" if largest == "trace buffer" else
                 "lower the size options shown, or use a method with O(n) memory (newton-cg, "
-                "trust-ncg, lbfgs with a small m)")
+                "trust-ncg, lbfgs with a small memory_size)")
         raise ValueError(
             f"{where} would need {est.describe()} = {format_bytes(est.total)}, more than the "
             f"{format_bytes(limit)} of memory of device {device}; {hint}"

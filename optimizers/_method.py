@@ -35,7 +35,11 @@ class Iterate(NamedTuple):
 
     x: flat point; f, g: value and gradient at x; nfev, ngev, nhvp: int32 counts of
     f, gradient and Hessian-vector evaluations so far; stalled: bool, the step could not
-    decrease f (x is then the best point found).
+    decrease f (x is then the best point found). u: the linear term a direction or a model
+    is built from in place of g, or None (then it is g): an optax transform sets it to the
+    incoming ``updates`` on the iterate a step starts from, so that a chain such as
+    ``optax.chain(optax.add_decayed_weights(wd), newton_cg())`` steers the direction, while
+    line searches and trust-region ratios keep measuring f with g (:attr:`linear`).
     """
 
     x: jax.Array
@@ -45,6 +49,13 @@ class Iterate(NamedTuple):
     ngev: jax.Array
     nhvp: jax.Array
     stalled: jax.Array
+    u: jax.Array | None = None
+
+    @property
+    def linear(self) -> jax.Array:
+        """The gradient a direction or model uses: ``u`` where set, else ``g``. Read it on the
+        iterate a step starts from (a step's result carries the start's ``u`` along)."""
+        return self.g if self.u is None else self.u
 
     def counted(self, nfev=0, ngev=0, nhvp=0) -> "Iterate":
         """This iterate with the given numbers of evaluations added to its counters."""
@@ -112,6 +123,11 @@ class Method(NamedTuple):
     step holds at once beyond the state (e.g. n * n for a dense Hessian), for the memory
     estimate of :mod:`optimizers._memory`; a lower bound is enough. max_dim: the largest
     number of parameters the method accepts (dense methods: ``DENSE_MAX_DIM``), or None.
+    zero_is_stationary: a zero linear term (all-zero incoming updates of an optax chain,
+    e.g. after ``optax.scale(0.0)``) means there is nowhere to go, so the transform returns
+    the zero step without running ``step`` (the second-order methods, whose searches would
+    otherwise count it a failure); False where the state moves on anyway (momentum, Adam:
+    the transform runs the step, as optax's own transform would).
     """
 
     name: str
@@ -123,3 +139,4 @@ class Method(NamedTuple):
     validate: Callable[[Mapping[str, Any]], None] | None = None
     workspace: Callable[[int, Mapping[str, Any]], int] | None = None
     max_dim: int | None = None
+    zero_is_stationary: bool = True

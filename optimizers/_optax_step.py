@@ -28,7 +28,9 @@ def optax_method(name: str, make: Callable[[dict], optax.GradientTransformation]
         return make(opts).init(x)
 
     def propose(objective, it: Iterate, state, opts) -> Proposal:
-        updates, state = make(opts).update(it.g, state, it.x)
+        updates, state = make(opts).update(it.linear, state, it.x)
         return Proposal(it, updates, state)
 
-    return compose(name, Direction(name, options, init=init, propose=propose), UNIT_STEP, doc)
+    # momentum and Adam still move (and their state still decays) on zero updates
+    return compose(name, Direction(name, options, init=init, propose=propose), UNIT_STEP,
+                   doc)._replace(zero_is_stationary=False)

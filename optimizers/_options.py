@@ -16,7 +16,23 @@ import numpy as np
 
 from optimizers._method import Method, Option
 
-__all__ = ["real", "integer", "boolean", "choice", "function", "resolve"]
+__all__ = ["RENAMED", "real", "integer", "boolean", "choice", "function", "renamed_hint", "resolve"]
+
+#: Options renamed to optax's names: old -> (new, why). An old name is refused with a
+#: message naming the new one (no silent alias: a config or call with the old name fails
+#: once, clearly, instead of meaning two things).
+RENAMED = {
+    "m": ("memory_size", "the L-BFGS memory, named as in optax.lbfgs(memory_size=...)"),
+}
+
+
+def renamed_hint(name: str, options: Mapping[str, Any]) -> str | None:
+    """The sentence telling that option ``name`` is now called something else, when the
+    new name is one of ``options`` (the method's); None otherwise."""
+    if name not in RENAMED or RENAMED[name][0] not in options:
+        return None
+    new, why = RENAMED[name]
+    return f"option {name!r} was renamed {new!r} ({why}): pass {new}= instead"
 
 
 def _is_traced(value) -> bool:
@@ -121,6 +137,10 @@ def resolve(method: Method, options: Mapping[str, Any]) -> dict[str, Any]:
     method name. Traced float options (under jit) pass their checks unexamined.
     """
     unknown = sorted(set(options) - set(method.options))
+    for name in unknown:
+        hint = renamed_hint(name, method.options)
+        if hint is not None:
+            raise TypeError(f"method {method.name!r}: {hint}")
     if unknown:
         known = ", ".join(f"{k}={v.default!r}" for k, v in method.options.items()) or "none"
         raise TypeError(

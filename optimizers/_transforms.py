@@ -16,6 +16,49 @@ trial evaluates ``value_fn``); the update is the step taken (zero when no decrea
 found). The state records ``value`` and ``grad`` at the new point, so
 ``optax.value_and_grad_from_state(loss)`` can reuse them instead of evaluating again, and
 the counters ``nfev``, ``ngev``, ``nhvp`` of the evaluations the transform made.
+
+In an optax chain, as in ``optax.lbfgs``, the incoming ``updates`` stand for the gradient in
+the direction or model, and ``value_fn`` (with ``grad=`` its gradient at ``params``) is what
+the globalisation measures. ``optax.chain(optax.clip_by_global_norm(c), newton_cg())`` solves
+H d = -clip(g); ``chain(add_decayed_weights(wd), ...)`` builds the direction from g + wd x.
+Per method (u the incoming updates, g = ``grad=``, or computed with ``value=`` from
+``value_fn`` when either is missing):
+
+=======================  ==========================================  ============================================  ===============================
+method                   from u                                      from g                                        value_fn evaluations
+=======================  ==========================================  ============================================  ===============================
+gd, momentum, adam       the optax update of u: x+ = x + update(u)   nothing                                       f, g at x+ (for the state)
+lbfgs, bfgs              d = -H u (first step -min(1, 1/||u||) u)    line-search slope g.d; pairs y = g+ - g       strong-Wolfe trials
+nonlinear-cg             d = -u + beta d_prev, beta from u, u_prev   slope; descent test g.d < 0 (else d = -u)     strong-Wolfe trials
+newton                   d = -B^-1 u, B the modified Hessian         slope                                         Hessian (n HVPs), trials
+newton-cg, gauss-newton  CG on H d = -u (G d = -u), forcing ||u||    slope                                         HVPs (GGN products), trials
+trust-ncg, trust-krylov, the subproblem of m_u(p) = u.p + p.Hp/2     rho against m_f(p) = g.p + p.Hp/2             products or Hessian, 1 trial
+trust-exact, dogleg
+levenberg-marquardt      (G + lambda I) p = -u                       rho against m_f                               GGN products, 1 trial
+hessian-free             CG on (C + lambda I) p = -u (warm start)    rho against m_f; Armijo test g.p < 0          products, CG backtracking, Armijo
+saddle-free-newton       Lanczos from u, p(lambda) = -|H|^-1 u       nothing (the search compares values)          Lanczos HVPs, grid, g at x+
+=======================  ==========================================  ============================================  ===============================
+
+The curvature (Hessian, Gauss-Newton matrix, quasi-Newton pairs) is always ``value_fn``'s,
+and a globalised method accepts only steps that decrease ``value_fn``: a chain steers the
+step, the search still guards f. Hence a trust region solves the model whose linear term is
+u but judges the step by f's own model, rho = (f(x) - f(x + p)) / (m_f(0) - m_f(p)): rho
+tests whether the quadratic predicts f, whichever linear term proposed p (with u = g the
+two are one; with u = 3 g, m_u would over-predict f's decrease and shrink a radius whose
+model is exact). A step that is not a descent direction for ``value_fn``
+(``scale(-1.0)``, or weight decay dominating g) finds no decrease: the update is zero and
+``state.stalled`` true, as for any failed search, after the method's own recovery (L-BFGS
+and BFGS with a memory clear it first, reported as not stalled; a trust region shrinks the
+radius and stalls once it is below eps ||x||; Hessian-free after ``max_failures``). There is
+no fallback to -g: it would drop what the chain did (clipping, masking) without a trace; a
+stall shows. To minimize f + wd ||x||^2 / 2 rather than steer by it, put the term in
+``value_fn``.
+
+All-zero updates (``optax.scale(0.0)``) give the zero step: the step is not run, nothing is
+evaluated beyond a missing ``value``/``grad``, the method state is kept and ``stalled`` is
+false; momentum and Adam instead run their step, as ``optax.sgd``/``optax.adam`` do (their
+trace still moves). ``updates=None``, or ``updates`` the very object passed as ``grad=``
+(the unchained call), is the gradient: the step is then exactly ``minimize``'s.
 """
 
 from __future__ import annotations
@@ -92,6 +135,29 @@ def _check_state(state, params, expected, where: str) -> None:
         raise ValueError(f"state does not fit params: {err}; {fix}") from None
 
 
+def _check_updates(params, updates, where: str) -> None:
+    """The incoming ``updates`` (the gradient's role in the direction) must be shaped like
+    ``params``: a transform earlier in a chain may have changed their structure."""
+    try:
+        check_like(params, updates, "params", "updates", dtype=False)
+    except ValueError as err:
+        raise ValueError(
+            f"{where}: {err}. The updates passed to update() (in an optax chain: the output of "
+            f"the transforms before this one) stand for the gradient, so they must have the "
+            f"pytree structure and leaf shapes of params") from None
+    for leaf in jax.tree_util.tree_leaves(updates):
+        if not jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
+            raise TypeError(f"{where}: updates must be floating-point like params (they stand for the "
+                            f"gradient), got a leaf of dtype {jnp.result_type(leaf)}")
+
+
+def _plain(it: Iterate, like: Iterate) -> Iterate:
+    """``it`` without its linear term, in the dtypes of ``like`` (both branches of the
+    zero-updates test must return the same types)."""
+    return Iterate(**{k: jnp.asarray(getattr(it, k), jnp.result_type(getattr(like, k)))
+                      for k in Iterate._fields if k != "u"})
+
+
 def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
     """optax transform running the method record ``spec`` with ``options`` (its declared
     options), validated now, before anything compiles. By name: ``optimizers.make_transform``.
@@ -99,7 +165,8 @@ def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
     ``init`` and ``update`` check their arguments before tracing the method: float,
     non-empty ``params`` (naming ``params``); a state made by ``init`` for parameters of the
     same structure, shapes and dtypes (naming ``state``); at most ``max_dim`` parameters for
-    a dense method (naming the method); ``grad`` shaped like params;
+    a dense method (naming the method); ``updates`` (unless None) and ``grad`` shaped like
+    params, ``updates`` floating-point;
     ``value`` a float scalar; ``value_fn(params, **extra)`` a float scalar (checked with
     ``jax.eval_shape``, once per call or trace); and the method state fitting in memory."""
     name = spec.name
@@ -138,6 +205,8 @@ def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
                             f"got {type(value_fn).__name__}")
         _check_params(params, where)
         _check_state(state, params, expected_state(params), where)
+        if updates is not None:
+            _check_updates(params, updates, where)
         if grad is not None:
             check_like(params, grad, "params", "grad", dtype=False)
         if value is not None:
@@ -152,12 +221,25 @@ def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
             nfev = ngev = zero + 1
         else:
             g = ravel_pytree(grad)[0]
+        # The linear term of the direction or model: the incoming updates. None, or the very
+        # object passed as grad= (the unchained call): the gradient, and minimize's step exactly.
+        u = None if updates is None or updates is grad else jnp.asarray(ravel_pytree(updates)[0], z.dtype)
         start = Iterate(z, jnp.asarray(value, z.dtype).reshape(()), jnp.asarray(g, z.dtype),
-                        nfev, ngev, zero, jnp.zeros((), bool))
-        method_state = state.method_state
-        if spec.sync is not None:
-            method_state = spec.sync(objective, start, method_state, opts)
-        new, method_state = spec.step(objective, start, method_state, opts)
+                        nfev, ngev, zero, jnp.zeros((), bool), u)
+
+        def run(method_state):
+            if spec.sync is not None:
+                method_state = spec.sync(objective, start, method_state, opts)
+            new, method_state = spec.step(objective, start, method_state, opts)
+            return _plain(new, start), method_state
+
+        def rest(method_state):  # zero updates: the zero step, nothing evaluated, state kept
+            return _plain(start, start), method_state
+
+        if u is None or not spec.zero_is_stationary:
+            new, method_state = run(state.method_state)
+        else:
+            new, method_state = jax.lax.cond(jnp.all(u == 0), rest, run, state.method_state)
         state = TransformState(
             method_state=method_state, value=new.f, grad=unravel(new.g), count=state.count + 1,
             nfev=state.nfev + new.nfev, ngev=state.ngev + new.ngev, nhvp=state.nhvp + new.nhvp,

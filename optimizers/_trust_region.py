@@ -20,6 +20,10 @@ Globalisations built here (:func:`trust_region`, :func:`damped`) take a directio
 CG, N&W Alg. 7.2), ``"gltr"`` (Lanczos, Gould et al. 1999), ``"exact"`` (Moré-Sorensen on
 the dense B, N&W Alg. 4.3), ``"dogleg"`` (N&W Sec. 4.1). When a step is rejected and the
 radius falls below eps max(1, ||x||), no step can change x: the run stops with NO_PROGRESS.
+
+In an optax chain the subproblem's linear term is the incoming updates u (``it.linear``)
+while rho compares f's change with f's own model g.p + p.B p / 2
+(:func:`model_change_of_f`): p is proposed by the chain, judged by f.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from optimizers._step_length import f_resolution
 from optimizers._options import integer, real
 from optimizers._subproblem import SubproblemResult
 
-__all__ = ["DAMPING_OPTIONS", "TRUST_OPTIONS", "TrustState", "accepted", "damped", "reduction_ratio",
+__all__ = ["DAMPING_OPTIONS", "TRUST_OPTIONS", "TrustState", "accepted", "damped", "model_change_of_f", "reduction_ratio",
            "trust_region", "update_damping", "update_radius"]
 
 
@@ -154,6 +158,17 @@ def _trial(objective, it: Iterate, p, model_change):
     return rho, moved
 
 
+def model_change_of_f(it: Iterate, p, model_change):
+    """m_f(p) - m_f(0) for the model of f, m_f(p) = g.p + p.B p / 2, given the change
+    ``model_change`` of the model the step was solved on, whose linear term is
+    ``it.linear``: the same under ``minimize``; under an optax chain (linear term the
+    incoming updates u) the two differ by (g - u).p. The ratio compares f's actual change
+    with m_f's, so it measures how well the model predicts f, whichever u proposed p."""
+    if it.u is None:
+        return model_change
+    return model_change + jnp.vdot(it.g - it.u, p)
+
+
 def _choose(accept, moved: Iterate, stay: Iterate) -> Iterate:
     return jax.tree_util.tree_map(lambda a, b: jnp.where(accept, a, b), moved, stay)
 
@@ -173,9 +188,9 @@ def trust_region(subproblem: str) -> Globalisation:
         if getattr(model, needs) is None:
             raise TypeError(f"trust region {subproblem!r} needs the model's {needs!r}")
         it = model.it
-        sub = solve(model, it.g, state.radius, opts)
+        sub = solve(model, it.linear, state.radius, opts)
         it = it.counted(nhvp=sub.num_matvec)
-        rho, moved = _trial(objective, it, sub.step, sub.model_value)
+        rho, moved = _trial(objective, it, sub.step, model_change_of_f(it, sub.step, sub.model_value))
         radius = update_radius(state.radius, rho, boundary=sub.boundary, max_radius=opts["max_radius"])
         accept = accepted(rho, opts["eta"])
         new = _choose(accept, moved, it.counted(nfev=1, ngev=1))
@@ -209,20 +224,20 @@ def damped() -> Globalisation:
 
     def step(direction, objective, it: Iterate, d_state, state: TrustState, opts):
         model = direction.model(objective, it, d_state, opts)
-        it, lam, g = model.it, state.radius, it.g
+        it, lam, g, u = model.it, state.radius, it.g, it.linear
         if model.hess is not None:
-            shifted = model.hess + lam * jnp.eye(g.size, dtype=g.dtype)
-            p = -jnp.linalg.solve(shifted, g)
+            shifted = model.hess + lam * jnp.eye(u.size, dtype=u.dtype)
+            p = -jnp.linalg.solve(shifted, u)
             p = jnp.where(jnp.all(jnp.isfinite(p)), p, jnp.zeros_like(p))
             bp, matvecs = model.hess @ p, 0
         else:
-            cg = truncated_cg(lambda v: model.matvec(v) + lam * v, -g, rtol=forcing_rtol(g),
-                              max_iter=cg_cap(opts, g.size))
+            cg = truncated_cg(lambda v: model.matvec(v) + lam * v, -u, rtol=forcing_rtol(u),
+                              max_iter=cg_cap(opts, u.size))
             p, matvecs = cg.x, cg.iters
             bp = model.matvec(p)
             matvecs = matvecs + 1
         it = it.counted(nhvp=matvecs)
-        rho, moved = _trial(objective, it, p, jnp.vdot(g, p) + 0.5 * jnp.vdot(p, bp))
+        rho, moved = _trial(objective, it, p, jnp.vdot(g, p) + 0.5 * jnp.vdot(p, bp))  # the model of f
         lam_new = update_damping(lam, rho, increase=opts["damping_increase"], decrease=opts["damping_decrease"],
                                  min_damping=opts["min_damping"])
         accept = accepted(rho, opts["eta"])

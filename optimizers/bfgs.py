@@ -38,7 +38,8 @@ def _init(x, opts) -> BFGSState:
 
 
 def _propose(objective, it: Iterate, state: BFGSState, opts) -> Proposal:
-    return Proposal(it, jnp.where(state.updated, -(state.inv_hess @ it.g), -first_scale(it.g) * it.g), state)
+    u = it.linear
+    return Proposal(it, jnp.where(state.updated, -(state.inv_hess @ u), -first_scale(u) * u), state)
 
 
 def _update(objective, it: Iterate, new: Iterate, state: BFGSState, opts, moved):

@@ -17,6 +17,9 @@ One iteration from x with gradient g:
    t = 1 is accepted on the value already known; a failure leaves x in place, and
    ``max_failures`` failures in a row stop the run (status NO_PROGRESS).
 
+In an optax chain g is the incoming updates in steps 2 and 4's model (the ratio then uses
+the model with f's own gradient, and step 5 tests f's slope); see optimizers/_transforms.py.
+
 As an optax transform (``hessian_free()``), ``update(..., value_fn=loss, batch=b,
 curvature_batch=c)`` computes the curvature products on ``c`` (usually a smaller batch,
 Martens 2010, Sec. 4.3) and everything else on ``b``: the split functions are then called
@@ -40,7 +43,7 @@ from jax.flatten_util import ravel_pytree
 
 from optimizers._curvature_split import SPLIT_OPTIONS, check_split, curvature_operator, use_ggn
 from optimizers._step_length import backtracking
-from optimizers._trust_region import reduction_ratio, update_damping
+from optimizers._trust_region import model_change_of_f, reduction_ratio, update_damping
 from optimizers._martens_cg import cg_backtrack, martens_cg, martens_preconditioner, save_schedule
 from optimizers._method import Iterate, Method
 from optimizers._options import choice, function, integer, real
@@ -134,13 +137,13 @@ def _curvature_objective(objective, opts):
 
 
 def _step(objective, it: Iterate, state: HFState, opts):
-    x, f, g = it.x, it.f, it.g
+    x, f, g, u = it.x, it.f, it.g, it.linear  # u: the right-hand side (module docstring)
     lam = state.damping
     objective, curv_objective = _curvature_objective(objective, opts)
     curv = curvature_operator(curv_objective, x, opts).matvec
     precond = _preconditioner(objective, x, lam, opts)
     cg = martens_cg(
-        lambda v: curv(v) + lam * v, g, opts["cg_decay"] * state.p_prev,
+        lambda v: curv(v) + lam * v, u, opts["cg_decay"] * state.p_prev,
         max_iter=opts["cg_max_iter"], eps=opts["cg_eps"], k_min=opts["cg_min_gap"],
         tol=opts["cg_tol"], precond=precond,
     )
@@ -152,8 +155,9 @@ def _step(objective, it: Iterate, state: HFState, opts):
         bt = cg_backtrack(objective.value, x, cg, exhaustive=opts["cg_backtrack"] == "best")
         j, f_p, nfev_bt = bt.index, bt.f, bt.nfev
     p = cg.saved_x[j]
-    # Undamped model decrease q(p) - q(0) = phi_damped(p) - lambda ||p||^2 / 2.
-    model_decrease = cg.saved_phi[j] - 0.5 * lam * cg.saved_sq_norm[j]
+    # Undamped model decrease q(p) - q(0) = phi_damped(p) - lambda ||p||^2 / 2, then as the
+    # model of f (its linear term g, where CG's was u).
+    model_decrease = model_change_of_f(it, p, cg.saved_phi[j] - 0.5 * lam * cg.saved_sq_norm[j])
     rho = reduction_ratio(f, f_p, model_decrease)
     lam_new = update_damping(lam, rho, increase=opts["damping_increase"],
                              decrease=opts["damping_decrease"], min_damping=opts["min_damping"])

@@ -1,6 +1,6 @@
 """L-BFGS (Nocedal 1980; N&W Alg. 7.5) in the compact form of Byrd, Nocedal & Schnabel (1994).
 
-The last m pairs s_i = x_{i+1} - x_i, y_i = g_{i+1} - g_i live in one stacked (2, m, n)
+The last m = ``memory_size`` pairs s_i = x_{i+1} - x_i, y_i = g_{i+1} - g_i live in one stacked (2, m, n)
 array (S over Y, a circular buffer), so each iteration reads the history twice as a matrix
 product instead of scanning over m. With a = S g, b = Y g, R the upper triangle of S Y^T
 (pairs in chronological order), D its diagonal and gamma = s.y / y.y from the newest pair
@@ -18,6 +18,10 @@ early, which keeps the history update a plain in-place write). The first step, a
 restart, is -gamma g with gamma = min(1, 1/||g||) until a pair is known. A line search that
 finds no decrease clears the memory (restart); a second failure in a row stops with
 NO_PROGRESS.
+
+In an optax chain the product is applied to the incoming updates instead of g (and the first
+step is -min(1, 1/||updates||) updates), while the pairs (s, y) keep the gradients of
+``value_fn``: the memory models the curvature of the function the line search measures.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ class LBFGSState(NamedTuple):
 
 
 def _init(x, opts) -> LBFGSState:
-    m, n = opts["m"], x.size
+    m, n = opts["memory_size"], x.size
     zero = jnp.zeros((), jnp.int32)
     return LBFGSState(
         hist=jnp.zeros((2, m, n), x.dtype), rinv=jnp.zeros((m, m), x.dtype),
@@ -91,7 +95,7 @@ def _project(state: LBFGSState, vectors):
 
 
 def _propose(objective, it: Iterate, state: LBFGSState, opts) -> Proposal:
-    return Proposal(it, _direction(state, it.g), state)
+    return Proposal(it, _direction(state, it.linear), state)
 
 
 def _update(objective, it: Iterate, new: Iterate, state: LBFGSState, opts, moved):
@@ -99,9 +103,13 @@ def _update(objective, it: Iterate, new: Iterate, state: LBFGSState, opts, moved
     (restart from scaled steepest descent), which is a retry when there was memory."""
     # One read of the history: [S; Y] g+. With the cached [S; Y] g this also gives
     # S y = S g+ - S g and Y y = Y g+ - Y g, so s and y never need a pass of their own.
-    proj_new = _project(state, new.g[None, :])[:, :, 0]
-    p_y = proj_new - state.proj
     s, y = new.x - it.x, new.g - it.g
+    if it.u is None:
+        proj_new = _project(state, new.g[None, :])[:, :, 0]
+        p_y = proj_new - state.proj
+    else:  # optax path: the cache holds [S; Y] u (sync), not [S; Y] g, so project y too
+        both = _project(state, jnp.stack([new.g, y]))
+        proj_new, p_y = both[:, :, 0], both[:, :, 1]
     sy, yy, sg, yg = jnp.sum(s * y), jnp.sum(y * y), jnp.sum(s * new.g), jnp.sum(y * new.g)
     keep = moved & (sy > jnp.finfo(it.x.dtype).eps * yy)
     m = state.sy.shape[0]
@@ -136,11 +144,12 @@ def _update(objective, it: Iterate, new: Iterate, state: LBFGSState, opts, moved
 
 
 def _sync(objective, it: Iterate, state: LBFGSState, opts) -> LBFGSState:
-    """Recompute [S; Y] g for the gradient handed in (optax path)."""
-    return state._replace(proj=_project(state, it.g[None, :])[:, :, 0])
+    """Recompute the cached projections for the linear term handed in (optax path: the
+    incoming updates, which may come from another batch or a transform chain)."""
+    return state._replace(proj=_project(state, it.linear[None, :])[:, :, 0])
 
 
-LBFGS_DIRECTION = Direction("l-bfgs", {"m": integer(10, "number of (s, y) pairs kept", 1)}, init=_init,
+LBFGS_DIRECTION = Direction("l-bfgs", {"memory_size": integer(10, "number of (s, y) pairs kept, m", 1)}, init=_init,
                             propose=_propose, update=_update, sync=_sync)
 
 LBFGS = compose("lbfgs", LBFGS_DIRECTION, STRONG_WOLFE,

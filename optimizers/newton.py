@@ -49,7 +49,8 @@ def newton_direction(hess, g):
 
 def _propose(objective, it: Iterate, state, opts) -> Proposal:
     hess = objective.hessian(it.x)
-    d = modified_newton_direction(hess, it.g) if opts["modification"] == "absolute" else newton_direction(hess, it.g)
+    u = it.linear
+    d = modified_newton_direction(hess, u) if opts["modification"] == "absolute" else newton_direction(hess, u)
     return Proposal(it.counted(nhvp=it.x.size), d, state)
 
 

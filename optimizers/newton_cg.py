@@ -34,7 +34,8 @@ def cg_direction(name: str, products, options=None, validate=None) -> Direction:
     """The truncated-CG Newton direction over ``products(objective, x, opts) -> matvec``."""
 
     def propose(objective, it: Iterate, state, opts) -> Proposal:
-        cg = truncated_cg(products(objective, it.x, opts), -it.g, rtol=forcing_rtol(it.g),
+        u = it.linear
+        cg = truncated_cg(products(objective, it.x, opts), -u, rtol=forcing_rtol(u),
                           max_iter=cg_cap(opts, it.x.size))
         return Proposal(it.counted(nhvp=cg.iters), cg.x, state)
 

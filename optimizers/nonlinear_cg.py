@@ -32,11 +32,14 @@ __all__ = ["nonlinear_cg", "NONLINEAR_CG", "NonlinearCGState", "hager_zhang_beta
 
 
 class NonlinearCGState(NamedTuple):
-    """d: the direction of the last search; since: int32 steps since the last restart (0:
-    the next direction is -g); prev_step: the last accepted step length times ||d||
-    (scales the next first trial)."""
+    """d: the direction of the last search; lin: the gradient d was built from (the
+    iterate's ``linear`` term: g, or the incoming updates of an optax chain); since: int32
+    steps since the last restart (0: the next direction is -g); prev_step: the last accepted
+    step length times ||d|| (scales the next first trial). beta is formed when the next
+    gradient is known, in ``propose``, so that under optax it is the incoming updates'."""
 
     d: jax.Array
+    lin: jax.Array
     since: jax.Array
     prev_step: jax.Array
 
@@ -64,34 +67,33 @@ _BETAS = {"polak-ribiere": polak_ribiere_beta, "hager-zhang": hager_zhang_beta}
 
 
 def _init(x, opts) -> NonlinearCGState:
-    return NonlinearCGState(jnp.zeros_like(x), jnp.zeros((), jnp.int32), jnp.zeros((), x.dtype))
+    return NonlinearCGState(jnp.zeros_like(x), jnp.zeros_like(x), jnp.zeros((), jnp.int32), jnp.zeros((), x.dtype))
 
 
 def _propose(objective, it: Iterate, state: NonlinearCGState, opts) -> Proposal:
+    u = it.linear
     fresh = state.since == 0
-    d = jnp.where(fresh, -it.g, state.d)
-    descent = jnp.vdot(d, it.g) < 0
-    d = jnp.where(descent, d, -it.g)
+    beta = _BETAS[opts["beta"]](u, state.lin, state.d)  # unused where fresh
+    d = jnp.where(fresh, -u, -u + beta * state.d)
+    descent = jnp.vdot(d, it.g) < 0  # for f, the function the line search measures
+    d = jnp.where(descent, d, -u)
     steepest = fresh | ~descent
     # The first trial: scaled steepest descent after a restart; else the previous step's
     # length along the new direction (N&W eq. 3.60), capped at 1.
     dn = jnp.linalg.norm(d)
     t_prev = _div(state.prev_step, dn)
-    t0 = jnp.where(steepest, first_scale(it.g), jnp.where(t_prev > 0, jnp.minimum(1.0, t_prev), 1.0))
-    return Proposal(it, d, state._replace(d=d, since=jnp.where(steepest, 0, state.since)), t0)
+    t0 = jnp.where(steepest, first_scale(u), jnp.where(t_prev > 0, jnp.minimum(1.0, t_prev), 1.0))
+    return Proposal(it, d, state._replace(d=d, lin=u, since=jnp.where(steepest, 0, state.since)), t0)
 
 
 def _update(objective, it: Iterate, new: Iterate, state: NonlinearCGState, opts, moved):
-    d_used = state.d  # the direction the proposal searched along
-    beta = _BETAS[opts["beta"]](new.g, it.g, d_used)
     since = state.since + 1
     n = it.x.size if opts["restart_every"] is None else opts["restart_every"]
     restart = ~moved | (since >= n)
-    d_next = -new.g + beta * d_used
     retry = ~moved & (state.since > 0)  # a failed search along a CG direction: try -g
     step_len = jnp.linalg.norm(new.x - it.x)
-    return NonlinearCGState(jnp.where(restart, 0, d_next), jnp.where(restart, 0, since).astype(jnp.int32),
-                            jnp.where(moved, step_len, state.prev_step)), retry
+    return state._replace(since=jnp.where(restart, 0, since).astype(jnp.int32),
+                          prev_step=jnp.where(moved, step_len, state.prev_step)), retry
 
 
 NONLINEAR_CG_DIRECTION = Direction(

@@ -27,6 +27,9 @@ curvature. If no candidate decreases f, the most damped direction is halved, t =
 1/4, ..., until f decreases (at most ``max_expand`` f); failing that, x stays and the run
 stops (NO_PROGRESS).
 
+In an optax chain the incoming updates take g's place in the Lanczos start and the steps;
+the search compares values of f only.
+
 Counters: Lanczos costs k Hessian-vector products (the dense Hessian n); each trial point
 one f; the gradient at the new point one gradient evaluation.
 """
@@ -189,15 +192,15 @@ def _krylov_dim(opts, n: int) -> int:
 
 
 def _step(objective, it: Iterate, state, opts):
-    x, g = it.x, it.g
+    x, g, u = it.x, it.g, it.linear  # directions from u; the search measures f
     grid = jnp.asarray(opts["damping_grid"], x.dtype)
     if opts["dense"]:
-        dirs = dense_directions(objective.hessian(x), g, grid)
+        dirs = dense_directions(objective.hessian(x), u, grid)
         nhvp = x.size
     else:
         k = _krylov_dim(opts, x.size)
-        lz = lanczos(hessian_operator(objective.value, x), k, v0=g)
-        dirs = krylov_directions(lz.alpha, lz.beta, lz.basis, g, grid)
+        lz = lanczos(hessian_operator(objective.value, x), k, v0=u)
+        dirs = krylov_directions(lz.alpha, lz.beta, lz.basis, u, grid)
         nhvp = k
     gs = grid_step(objective.value, x, it.f, dirs, max_expand=opts["max_expand"])
     x_new = jnp.where(gs.decrease, gs.x, x)

@@ -168,7 +168,7 @@ def test_option_of_wrong_type_names_its_key_path():
           "'fast' (string)")
     check(BASE + '[[optimizers]]\nmethod = "momentum"\nnesterov = 1\n', "optimizers[2].nesterov",
           "expected a boolean")
-    check(BASE + '[[optimizers]]\nmethod = "lbfgs"\nm = 2.5\n', "optimizers[2].m", "expected an integer")
+    check(BASE + '[[optimizers]]\nmethod = "lbfgs"\nmemory_size = 2.5\n', "optimizers[2].memory_size", "expected an integer")
 
 
 def test_options_filled_from_the_problem_cannot_be_set():
@@ -274,3 +274,8 @@ def test_with_device_override():
     assert spec.with_device("cpu").device == "cpu"
     with pytest.raises(ConfigError, match="device: expected one of"):
         spec.with_device("tpu")
+
+
+def test_the_old_lbfgs_memory_name_points_to_memory_size():
+    check(BASE + '[[optimizers]]\nmethod = "lbfgs"\nm = 5\n', "optimizers[2].m",
+          "method 'lbfgs': option 'm' was renamed 'memory_size'", "pass memory_size= instead")

@@ -33,7 +33,7 @@ def test_registry_names_and_options():
     assert optimizers.method_names()[:8] == ["gd", "momentum", "adam", "lbfgs", "bfgs", "newton",
                                              "newton-cg", "trust-ncg"]
     assert optimizers.method_options("gd") == {"learning_rate": 1e-2}
-    assert optimizers.method_options("lbfgs") == {"m": 10, "c1": 1e-4, "c2": 0.9, "ls_max_iter": 25}
+    assert optimizers.method_options("lbfgs") == {"memory_size": 10, "c1": 1e-4, "c2": 0.9, "ls_max_iter": 25}
     assert optimizers.method_options("trust-ncg") == {
         "initial_radius": 1.0, "max_radius": 1000.0, "eta": 0.15, "cg_max_iter": None}
     assert optimizers.method_options("newton-cg")["cg_max_iter"] is None
@@ -52,9 +52,9 @@ X0 = jnp.array([-1.2, 1.0])
     "kwargs, err, match",
     [
         (dict(method="nope"), ValueError, "unknown method 'nope'; known methods: gd, momentum"),
-        (dict(method="lbfgs", memory=3), TypeError, r"unknown option\(s\) \['memory'\] for method 'lbfgs'; its options are: m=10"),
-        (dict(method="lbfgs", m=2.5), TypeError, "method 'lbfgs' option 'm': expected an int >= 1"),
-        (dict(method="lbfgs", m=0), ValueError, "option 'm': expected an int >= 1"),
+        (dict(method="lbfgs", memory=3), TypeError, r"unknown option\(s\) \['memory'\] for method 'lbfgs'; its options are: memory_size=10"),
+        (dict(method="lbfgs", memory_size=2.5), TypeError, "method 'lbfgs' option 'memory_size': expected an int >= 1"),
+        (dict(method="lbfgs", memory_size=0), ValueError, "option 'memory_size': expected an int >= 1"),
         (dict(method="lbfgs", c1=1.5), ValueError, r"option 'c1': expected a real number in \(0, 1\)"),
         (dict(method="gd", learning_rate="big"), TypeError, "option 'learning_rate': expected a real number"),
         (dict(method="gd", learning_rate=-1.0), ValueError, "option 'learning_rate'"),

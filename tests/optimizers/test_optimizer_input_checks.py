@@ -110,15 +110,15 @@ MEMORY_CASES = [
      r"1000000001 rows x 5 columns of float64\).* more than the 16.0 GiB of memory.*lower max_iter"),
     (lambda: optimizers.minimize(quad, X0, "gd", max_iter=10**9, record_path=True),
      r"52.2 GiB for the trace buffer \(max_iter \+ 1 = 1000000001 rows x 7 columns of float64\)"),
-    (lambda: optimizers.minimize(quad, X0, "lbfgs", m=10**9),
-     r"EiB for the lbfgs state \(n = 2, m = 1000000000, .*lower the size options shown"),
+    (lambda: optimizers.minimize(quad, X0, "lbfgs", memory_size=10**9),
+     r"EiB for the lbfgs state \(n = 2, memory_size = 1000000000, .*lower the size options shown"),
     (lambda: optimizers.minimize(quad, X0, "hessian-free", cg_max_iter=10**11), r"hessian-free step"),
     (lambda: optimizers.check_memory("newton", 10**5), r"149.0 GiB for the newton step"),
     (lambda: optimizers.check_memory("bfgs", 10**5), r"74.5 GiB for the bfgs state"),
     (lambda: optimizers.check_memory("saddle-free-newton", 10**5, dense=True), r"saddle-free-newton step"),
     (lambda: optimizers.check_memory("lbfgs", 1000, max_iter=10**6, batch=1000),
      r"38.1 MiB for the trace buffer .*x 1000 starts = 37.4 GiB"),
-    (lambda: optimizers.lbfgs(m=10**9).init(X0), r"transform 'lbfgs' init would need .*lbfgs state"),
+    (lambda: optimizers.lbfgs(memory_size=10**9).init(X0), r"transform 'lbfgs' init would need .*lbfgs state"),
     # a dense method's n limit comes first, as in minimize (4096^2 float64 fits anyway)
     (lambda: optimizers.bfgs().init(jnp.zeros(10**5)),
      r"transform 'bfgs' holds a dense 100000 x 100000 matrix and is for n <= 4096"),
@@ -134,7 +134,7 @@ def test_runs_that_cannot_fit_are_refused_with_the_bytes_they_need(memory_16gib,
 def test_the_real_memory_limit_refuses_an_impossible_lbfgs_memory():
     assert optimizers._memory.available_memory() > 2**20  # this host reports a limit
     with pytest.raises(ValueError, match=r"EiB for the lbfgs state"):
-        optimizers.minimize(quad, X0, "lbfgs", m=10**9)
+        optimizers.minimize(quad, X0, "lbfgs", memory_size=10**9)
     with pytest.raises(ValueError, match=r"max_iter must be <= 2\*\*31 - 2"):
         optimizers.minimize(quad, X0, "lbfgs", max_iter=2**31)
 
@@ -158,7 +158,7 @@ def test_the_state_estimate_is_the_bytes_init_allocates(method):
     (dict(n=0), ValueError, r"n must be an int >= 1"),
     (dict(n=3, batch=0), ValueError, r"batch must be an int >= 1"),
     (dict(n=3, max_iter=-1), ValueError, r"max_iter must be an int >= 0"),
-    (dict(n=3, m=0), ValueError, r"method 'lbfgs' option 'm'"),
+    (dict(n=3, memory_size=0), ValueError, r"method 'lbfgs' option 'memory_size'"),
 ])
 def test_estimate_memory_checks_its_arguments(kwargs, err, match):
     with pytest.raises(err, match=match):

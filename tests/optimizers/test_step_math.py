@@ -80,7 +80,7 @@ def _two_loop(g, pairs):
 
 @pytest.mark.parametrize("name, tol", [("rosenbrock", 1e-9), ("ill_conditioned_quadratic", 1e-6)])
 def test_lbfgs_steps_follow_the_two_loop_recursion(name, tol):
-    m = optimizers.method_options("lbfgs")["m"]
+    m = optimizers.method_options("lbfgs")["memory_size"]
     xs, gs, _, _ = _path("lbfgs", name)
     assert len(xs) > m + 5  # the circular history buffer wraps around
     _assert_parallel(xs[1] - xs[0], -gs[0], 1e-12)

@@ -109,12 +109,12 @@ def test_extra_keyword_arguments_reach_value_fn():
 
 
 def test_transform_errors():
-    opt = optimizers.lbfgs(m=4)
+    opt = optimizers.lbfgs(memory_size=4)
     state = opt.init(jnp.zeros(2))
     with pytest.raises(TypeError, match="update needs params and value_fn"):
         opt.update(jnp.zeros(2), state, jnp.zeros(2))
-    with pytest.raises(TypeError, match=r"unknown option\(s\) \['memory_size'\] for method 'lbfgs'"):
-        optimizers.lbfgs(memory_size=4)
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['memory'\] for method 'lbfgs'"):
+        optimizers.lbfgs(memory=4)
     with pytest.raises(ValueError, match="unknown method"):
         optimizers.make_transform("newton_cg")
     assert isinstance(optimizers.bfgs(), optax.GradientTransformationExtraArgs)
