@@ -243,6 +243,27 @@ def test_logistic_regression_hypergradient_matches_central_differences():
     assert abs(got - fd) <= tol, (got, fd, tol)
 
 
+def test_the_wiring_with_minimize_inside_the_derivative():
+    """The lines minimize will run (solution_with_implicit_gradient's docstring): the loop on
+    stop_gradient-ed inputs (here a warm start that depends on lam), the solution attached,
+    fun recomputed from it. jit(grad) goes through and matches d_lam f = ||w*||^2 / 2 (the
+    envelope theorem) and the hyper-gradient of the outside solve."""
+    lam = 0.05
+    fixed = _train_closure(lam)  # the objective at the lam value traced below
+
+    def run(lam):
+        x0 = lax.stop_gradient(jnp.full(5, 0.1 * lam))
+        res = optimizers.minimize(fixed, x0, "newton", gtol=GTOL)
+        x = solution_with_implicit_gradient(logistic_loss, (lam, XT, YT), res.x, res.success)
+        return validation_loss(x), logistic_loss(x, lam, XT, YT)
+
+    g_val, g_fun = jax.jit(jax.jacrev(run))(lam)
+    w = _solve(lam).x
+    outside = jax.grad(lambda l: validation_loss(attach_implicit_gradient(logistic_loss, w, (l, XT, YT))))(lam)
+    np.testing.assert_allclose(g_val, outside, rtol=1e-8)
+    np.testing.assert_allclose(g_fun, 0.5 * jnp.vdot(w, w), rtol=1e-8)
+
+
 def test_hypergradients_under_vmap_match_one_by_one():
     lams = jnp.array([0.05, 0.2, 1.0])
     ws = jnp.stack([_solve(float(l)).x for l in lams])
