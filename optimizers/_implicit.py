@@ -13,7 +13,10 @@ wrapped in ``lax.custom_linear_solve`` with ``symmetric=True``: the solve is tra
 so the one rule serves ``jax.jvp``/``jacfwd`` (a solve per tangent) and ``jax.grad``/
 ``jacrev`` (a solve per cotangent) alike. The solver's own iterations are never
 differentiated (x* is ``stop_gradient``-ed): x* gets zero derivative w.r.t. everything
-else (x0, tolerances), as the theorem says it should.
+else (x0, tolerances), as the theorem says it should. The rule is itself differentiable
+(its x* is the attached one, its solve differentiable in H and b), so second derivatives
+(``jax.hessian`` of a function of x w.r.t. args) follow the theorem too, at one more solve
+per direction.
 
 What it assumes, and what it returns otherwise:
 
@@ -168,15 +171,19 @@ def _attach(grad_fn, curvature_at, x_star, args, converged, tol, max_iter):
     def solution_jvp(primals, tangents):
         z, args, converged = primals
         _, dargs, _ = tangents
-        # b = d_args grad_x f(z, args)[dargs]; the tangent u solves H u = -b.
-        b = jax.jvp(lambda a: grad_fn(z, a), (args,), (dargs,))[1]
-        matvec = curvature_at(z, args)
+        # The rule's x* (its primal output, and the point of b and H) goes through `solution`
+        # again: a derivative of this rule (second order: jax.hessian) then sees x* move
+        # with args too, instead of taking it for a constant.
+        x = solution(z, args, converged)
+        # b = d_args grad_x f(x, args)[dargs]; the tangent u solves H u = -b.
+        b = jax.jvp(lambda a: grad_fn(x, a), (args,), (dargs,))[1]
+        matvec = curvature_at(x, args)
 
         def solve(mv, rhs):
             return _cg_solve(mv, rhs, tol=tol, max_iter=max_iter, converged=converged)
 
         u = lax.custom_linear_solve(matvec, -b, solve, symmetric=True)
-        return z, u
+        return x, u
 
     z = solution(lax.stop_gradient(z_star), args, lax.stop_gradient(converged))
     return unravel(z)

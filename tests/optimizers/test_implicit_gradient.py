@@ -119,6 +119,24 @@ def test_the_objective_at_the_solution_follows_the_envelope_theorem():
     _close(g_y, np.asarray(Y) - np.asarray(X) @ w, rel)
 
 
+def test_second_derivatives_of_the_ridge_solution():
+    """jax.hessian (forward over reverse) of V(w*) = sum(sin w*): with A^{-1} w = -dw/dlam,
+    d2w/dlam2 = 2 A^{-2} w, so V'' = cos(w).(2 A^{-2} w) - sin(w).(A^{-1} w)^2; w* is linear in
+    y, so d2V/dy2 = M^T diag(-sin w) M with M = A^{-1} X^T."""
+    def V(lam, y):
+        return jnp.sum(jnp.sin(ridge_solution(lam, X, y)))
+
+    d_lam, M, _, H = _ridge_derivatives(LAM, X, Y)
+    w = np.asarray(_ridge_closed(LAM, X, Y))
+    Ainv_w = -d_lam
+    want_lam = np.cos(w) @ (2 * np.linalg.solve(H, Ainv_w)) - np.sin(w) @ Ainv_w**2
+    want_y = M.T @ np.diag(-np.sin(w)) @ M
+    (h_ll, _), (_, h_yy) = jax.hessian(V, argnums=(0, 1))(LAM, Y)
+    rel = _bound(H)
+    _close(h_ll, want_lam, rel)
+    _close(h_yy, want_y, rel)
+
+
 # ---------------------------------------------------------------- least squares
 
 A = jax.random.normal(jax.random.PRNGKey(2), (12, 4))
@@ -182,6 +200,25 @@ def test_nonzero_residual_least_squares_gauss_newton_is_only_approximate(gauss_n
     got = jax.grad(sol)(a)
     np.testing.assert_allclose(got, gn if gauss_newton else exact, rtol=1e-9)
     assert abs(exact - gn) > 0.1 * abs(exact)
+
+
+def test_second_derivative_of_a_nonlinear_least_squares_solution():
+    """g(x, a) = (e^x - a) e^x + x - c = 0: x' = e^x / H with H = 2 e^2x - a e^x + 1, and
+    x'' = e^x (x' H - H') / H^2 with H' = (4 e^2x - a e^x) x' - e^x."""
+    a, c = 3.0, -1.0
+    x = _exp_solution(a, c)
+    e = np.exp(x)
+    H = 2 * e * e - a * e + 1
+    d1 = e / H
+    dH = (4 * e * e - a * e) * d1 - e
+    d2 = e * (d1 * H - dH) / H**2
+
+    def sol(a):
+        return attach_implicit_gradient_least_squares(_exp_residual, jnp.array([x]), (a, c))[0]
+
+    np.testing.assert_allclose(jax.grad(sol)(a), d1, rtol=1e-9)
+    np.testing.assert_allclose(jax.hessian(sol)(a), d2, rtol=1e-9)
+    np.testing.assert_allclose(jax.jacrev(jax.jacrev(sol))(a), d2, rtol=1e-9)
 
 
 # ---------------------------------------------------------------- hyper-gradients
