@@ -23,6 +23,7 @@ from jax.flatten_util import ravel_pytree
 from optimizers import _memory as memory
 from optimizers import _status as st
 from optimizers._callback import check_callback, host_callback, running_eagerly
+from optimizers._implicit import implicit_options, solution_with_implicit_gradient
 from optimizers._method import Iterate, Method
 from optimizers._objective import make_objective
 from optimizers._options import real, resolve
@@ -51,6 +52,7 @@ def minimize(
     relative_gtol: bool = False,
     record_path: bool = False,
     callback: Callable | None = None,
+    implicit_diff=True,
     **options,
 ) -> OptimizeResult:
     """Minimize the scalar ``fun(x, *args)`` over x from ``x0`` with a registered method.
@@ -94,6 +96,22 @@ def minimize(
     again and minimize re-raises that exception; under jit or vmap the exception cannot be
     re-raised and ends up as the last line of a ``JaxRuntimeError`` naming the callback.
 
+    Derivatives through the solution: ``jax.grad``, ``jax.jacrev``, ``jax.jvp`` (any order,
+    under jit and vmap) of a function of ``result.x`` or ``result.fun`` with respect to
+    ``args`` follow the implicit function theorem at the returned point: dx*/dargs =
+    -H^{-1} d/dargs grad f(x*, args), one conjugate-gradient solve on Hessian-vector
+    products per tangent or cotangent (matrix-free; the loop itself is never
+    differentiated). It assumes x* is a strict local minimum (H positive definite there).
+    Where the run did not succeed the derivatives are NaN; where CG does not reach its
+    tolerance (H singular with the right-hand side outside its range, H indefinite: a
+    saddle, or the CG cap hit) that direction's derivative is NaN; derivatives with respect
+    to x0 and the tolerances are zero. ``implicit_diff``: True (default; CG tolerance
+    eps**(2/3) of x's dtype, at most 10 n products), a dict ``{"tol": ..., "max_iter": ...}``,
+    or False: then differentiating through the solution raises a ValueError. Eager calls
+    that are not being differentiated skip all of this; a traced call evaluates fun once
+    more at the solution (for a differentiable ``result.fun``, whose derivative is the
+    partial derivative in args, the envelope theorem).
+
     jit and vmap: ``jax.vmap(functools.partial(minimize, fun, method="lbfgs"))(x0s)`` solves
     many starts in one call. Under ``jax.jit`` pass ``fun``, ``method``, ``has_aux``,
     ``max_iter``, ``record_path``, ``callback`` and the integer/bool/function options as
@@ -130,6 +148,7 @@ def minimize(
     if not isinstance(record_path, bool):
         raise TypeError(f"record_path must be True or False, got {record_path!r}")
     check_callback(callback)
+    implicit_options(implicit_diff)
     check_problem(fun, x0, args, has_aux)
     leaves = jax.tree_util.tree_leaves(x0)
     n = sum(int(np.prod(jnp.shape(leaf))) for leaf in leaves)
@@ -145,14 +164,21 @@ def minimize(
     host = None if callback is None else host_callback(callback, eager)
     if host is not None:
         host.pop_error()  # a run interrupted earlier must not silence this one
-    result = _solve(x0, args, tols, dynamic, fun=fun, has_aux=has_aux, method=spec, max_iter=int(max_iter),
-                    relative_gtol=relative_gtol, record_path=record_path, callback=host, static=static)
+    # the loop's inputs carry no tangents: JAX never linearizes the while_loop (reverse mode
+    # through it fails, forward mode would differentiate every iteration for nothing)
+    result = _solve(*lax.stop_gradient((x0, args, tols, dynamic)), fun=fun, has_aux=has_aux, method=spec,
+                    max_iter=int(max_iter), relative_gtol=relative_gtol, record_path=record_path,
+                    callback=host, static=static)
     if host is not None and eager:
         jax.effects_barrier()
         err = host.pop_error()
         if err is not None:
             raise err
-    return result
+    if eager:  # concrete inputs: nothing can differentiate the result
+        return result
+    x = solution_with_implicit_gradient(fun, args, result.x, result.success, implicit_diff, has_aux=has_aux)
+    value = split_aux(fun(x, *args), has_aux, "fun")[0]
+    return result._replace(x=x, fun=jnp.asarray(value, result.fun.dtype))
 
 
 @functools.partial(

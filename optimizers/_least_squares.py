@@ -19,7 +19,9 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from optimizers._callback import running_eagerly
 from optimizers._driver import minimize
+from optimizers._implicit import implicit_options, solution_with_implicit_gradient
 from optimizers._problem import check_problem, split_aux
 from optimizers._registry import get_method
 from optimizers._result import Trace
@@ -92,8 +94,15 @@ def _split_of(residual, has_aux):
         return _split(residual, has_aux)
 
 
+def _residual_value(residual, has_aux):
+    """r(x, *args) without the aux of a has_aux residual."""
+    if not has_aux:
+        return residual
+    return lambda x, *args: split_aux(residual(x, *args), True, "residual", value_may_be_tuple=True)[0]
+
+
 def least_squares(residual, x0, method="levenberg-marquardt", *, args: tuple = (), has_aux: bool = False,
-                  gtol=1e-6, max_iter: int = 1000, **options) -> LeastSquaresResult:
+                  gtol=1e-6, max_iter: int = 1000, implicit_diff=True, **options) -> LeastSquaresResult:
     """Minimize ||residual(x, *args)||^2 / 2 over x from ``x0`` (any pytree of float arrays).
 
     ``method``: a name or a record; ``options``: the method's options (``residual``,
@@ -105,6 +114,14 @@ def least_squares(residual, x0, method="levenberg-marquardt", *, args: tuple = (
     other keywords of :func:`optimizers.minimize` (ftol, xtol, relative_gtol, record_path,
     callback) pass through; the callback sees f = the cost. jit- and vmap-able like
     ``minimize``.
+
+    Derivatives of ``result.x``, ``result.cost`` and ``result.fun`` with respect to
+    ``args``: as in :func:`optimizers.minimize` (implicit function theorem, CG on
+    Hessian-vector products, NaN where the run did not succeed or CG did not converge),
+    with H the exact Hessian of the cost by default, so the theorem holds for any
+    residual. ``implicit_diff={"hessian": "gauss-newton"}`` uses J^T J instead: cheaper,
+    exact only where the residual is zero or linear in x at the solution. Also ``tol``,
+    ``max_iter``; ``implicit_diff=False`` turns the derivatives off.
     """
     spec = get_method(method)
     supplied = {"residual", "model_fn", "loss_fn"} & set(options)
@@ -115,8 +132,15 @@ def least_squares(residual, x0, method="levenberg-marquardt", *, args: tuple = (
     if {"model_fn", "loss_fn"} <= set(spec.options):
         options = {**options, "model_fn": model_fn, "loss_fn": _half_sum_of_squares}
 
-    res = minimize(cost, x0, spec, args=args, has_aux=True, gtol=gtol, max_iter=max_iter, **options)
+    implicit_options(implicit_diff, least_squares=True)
+    res = minimize(cost, x0, spec, args=jax.lax.stop_gradient(args), has_aux=True, gtol=gtol,
+                   max_iter=max_iter, implicit_diff=False, **options)
     r, aux = res.aux
+    if not running_eagerly(x0, args):  # derivatives through the solution (see the docstring)
+        x = solution_with_implicit_gradient(_residual_value(residual, has_aux), args, res.x, res.success,
+                                            implicit_diff, least_squares=True)
+        r, aux = split_aux(residual(x, *args), has_aux, "residual", value_may_be_tuple=True)
+        res = res._replace(x=x, fun=jnp.asarray(_half_sum_of_squares(r), res.fun.dtype))
     return LeastSquaresResult(x=res.x, cost=res.fun, fun=r, grad_norm=res.grad_norm, nit=res.nit,
                               nfev=res.nfev, ngev=res.ngev, nhvp=res.nhvp, status=res.status,
                               success=res.success, trace=res.trace, grad=res.grad, aux=aux)
