@@ -23,7 +23,7 @@ from jax.flatten_util import ravel_pytree
 from optimizers import _memory as memory
 from optimizers import _status as st
 from optimizers._callback import check_callback, host_callback, running_eagerly
-from optimizers._implicit import implicit_options, solution_with_implicit_gradient
+from optimizers._implicit import implicit_options, solution_with_implicit_gradient, value_at_solution
 from optimizers._method import Iterate, Method
 from optimizers._objective import make_objective
 from optimizers._options import real, resolve
@@ -177,8 +177,7 @@ def minimize(
     if eager:  # concrete inputs: nothing can differentiate the result
         return result
     x = solution_with_implicit_gradient(fun, args, result.x, result.success, implicit_diff, has_aux=has_aux)
-    value = split_aux(fun(x, *args), has_aux, "fun")[0]
-    return result._replace(x=x, fun=jnp.asarray(value, result.fun.dtype))
+    return result._replace(x=x, fun=value_at_solution(fun, x, args, result.fun, has_aux=has_aux))
 
 
 @functools.partial(

@@ -72,6 +72,7 @@ __all__ = [
     "default_tol",
     "implicit_options",
     "solution_with_implicit_gradient",
+    "value_at_solution",
     "without_implicit_gradient",
 ]
 
@@ -284,13 +285,14 @@ def solution_with_implicit_gradient(fun: Callable, args: tuple, x_raw, success, 
         result = _solve(x0_in, args_in, tols_in, dynamic_in, fun=fun, ...)  # as today
         x = solution_with_implicit_gradient(fun, args, result.x, result.success,
                                             implicit_diff, has_aux=has_aux)
-        value = fun(x, *args)
-        result = result._replace(x=x, fun=value[0] if has_aux else value)
+        fun_value = value_at_solution(fun, x, args, result.fun, has_aux=has_aux)
+        result = result._replace(x=x, fun=fun_value)
 
     The loop's inputs are stop_gradient-ed so JAX never linearizes the while_loop (reverse
     mode through it fails; forward mode would differentiate the iterations for nothing).
-    The recomputed ``fun`` makes ``result.fun`` differentiable (envelope theorem); it costs
-    one evaluation of fun, and each derivative of it one CG solve.
+    :func:`value_at_solution` makes ``result.fun`` differentiable (envelope theorem) without
+    evaluating fun again unless a derivative is taken; each derivative of it costs one CG
+    solve.
 
     In ``least_squares``, which already recomputes the residual at the returned x::
 
@@ -312,3 +314,31 @@ def solution_with_implicit_gradient(fun: Callable, args: tuple, x_raw, success, 
             gauss_newton=opts.hessian == "gauss-newton")
     return attach_implicit_gradient(fun, x_raw, args, converged=success, tol=opts.tol,
                                     max_iter=opts.max_iter, has_aux=has_aux)
+
+
+def value_at_solution(fun: Callable, x, args: tuple, f_loop, *, has_aux: bool = False):
+    """``f_loop`` (the loop's value at x, already computed) as the value of fun(x, *args),
+    differentiable in ``x`` and ``args`` by the chain rule (the envelope theorem at a
+    minimizer whose x carries :func:`attach_implicit_gradient`'s derivatives).
+
+    Nothing is evaluated unless a derivative is asked for: a plain (jitted) call costs no
+    evaluation of fun beyond the solver's own, so ``nfev`` stays the count of true calls.
+    A derivative evaluates fun once more (its JVP at x), the primal included, so higher
+    derivatives differentiate a real evaluation.
+    """
+
+    def value(z, a):
+        out = fun(z, *a)
+        return jnp.reshape(out[0] if has_aux else out, ()).astype(jnp.result_type(f_loop))
+
+    @jax.custom_jvp
+    def at(z, a, f):
+        return f
+
+    @at.defjvp
+    def at_jvp(primals, tangents):
+        z, a, _ = primals
+        dz, da, _ = tangents
+        return jax.jvp(value, (z, a), (dz, da))
+
+    return at(x, args, lax.stop_gradient(f_loop))

@@ -422,7 +422,7 @@ def test_figures_of_labels_that_slug_alike_do_not_overwrite(tmp_path):
     (('name = "booth"\nstarts = 2', 'name = "extended_rosenbrock"\ndim = 1e12'), "problems[0]"),
     (("starts = 2", "starts = 1000000000"), "optimizers[0]"),
     (("max_iter = 8", "max_iter = 1000000000"), "optimizers[0]"),
-    (('method = "gd"\nlabel = "GD"\nlearning_rate = 1e-3', 'method = "lbfgs"\nlabel = "GD"\nm = 1000000000'),
+    (('method = "gd"\nlabel = "GD"\nlearning_rate = 1e-3', 'method = "lbfgs"\nlabel = "GD"\nmemory_size = 1000000000'),
      "optimizers[0]"),
 ])
 def test_absurd_sizes_are_refused_before_allocating_with_the_memory_they_need(config, tmp_path, edit, key):

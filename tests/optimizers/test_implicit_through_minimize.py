@@ -66,6 +66,18 @@ def test_grad_of_a_function_of_the_solution_and_of_fun_under_jit():
     np.testing.assert_allclose(g_f, 0.5 * w @ w, rtol=_rel(A) * 10)  # envelope theorem
 
 
+def test_second_derivative_of_fun_follows_the_solution():
+    # d f*/dlam = |w*|^2 / 2 (envelope), so d2 f*/dlam2 = w* . dw*/dlam: the value's
+    # derivative rule must see x* move with lam, not hold it fixed
+    w, dw, A = _closed(LAM)
+
+    def value(lam):
+        return optimizers.minimize(ridge, jnp.zeros(5), "newton", args=(lam, X, Y), gtol=GTOL).fun
+
+    np.testing.assert_allclose(jax.hessian(value)(LAM), w @ dw, rtol=_rel(A) * 10)
+    np.testing.assert_allclose(jax.jit(jax.grad(value))(LAM), 0.5 * w @ w, rtol=_rel(A) * 10)
+
+
 def test_least_squares_solution_derivative_matches_the_closed_form():
     w, dw, A = _closed(LAM)
 
