@@ -439,6 +439,7 @@ class _Validator:
     def optimizers(self, tables, max_iter, gtol) -> tuple:
         import optimizers as registry
         from optimizers._options import renamed_hint
+        from optimizers._registry import canonical_name
 
         known = list(registry.method_names())
         out = []
@@ -447,8 +448,10 @@ class _Validator:
             if "method" not in table:
                 self.fail(f"{key}.method", f"missing required key; known methods: {', '.join(known)}")
             method = self.typed(table["method"], f"{key}.method", "str")
-            if method not in known:
-                self.fail(f"{key}.method", f"unknown method {method!r}; known methods: {', '.join(known)}")
+            try:  # scipy's and optimistix's spellings name our methods too
+                method = canonical_name(method)
+            except ValueError as e:
+                self.fail(f"{key}.method", str(e))
             accepted = {k: v for k, v in registry.method_options(method).items() if k not in PROBLEM_SUPPLIED_OPTIONS}
             for k in table:
                 if k not in _RUNNER_OPTIMIZER_KEYS and k not in accepted:

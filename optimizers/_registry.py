@@ -9,6 +9,8 @@ method (a :class:`Method` record, e.g. ``compose(...)`` of a direction and a glo
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any
 
 import optax
@@ -34,7 +36,7 @@ from optimizers import (
 from optimizers._method import Method, frozen_options
 from optimizers._transforms import transform
 
-__all__ = ["get_method", "make_transform", "method_names", "method_options", "register"]
+__all__ = ["canonical_name", "get_method", "make_transform", "method_names", "method_options", "register"]
 
 _METHODS: dict[str, Method] = {}
 
@@ -68,14 +70,68 @@ def method_names() -> list[str]:
     return list(_METHODS)
 
 
+# Spellings of other libraries that name one of our methods differently (after folding
+# case, "-", "_" and spaces): scipy's "CG" is Polak-Ribiere nonlinear CG; optimistix's
+# GradientDescent, LevenbergMarquardt... fold onto our names by themselves.
+_ALIASES = {
+    "cg": "nonlinear-cg",
+    "gradientdescent": "gd",
+    "steepestdescent": "gd",
+    "lm": "levenberg-marquardt",
+}
+
+# Methods of scipy.optimize.minimize that curvax does not have, with the reason and what
+# to use instead, so a scipy user's one-line change fails with advice, not a bare list.
+_NOT_HERE = {
+    "lbfgsb": "L-BFGS-B handles bound constraints, which curvax does not; for an unconstrained "
+              "problem use 'lbfgs' (the same two-loop L-BFGS recursion, no bounds)",
+    "tnc": "TNC is truncated Newton with bound constraints, which curvax does not have; for an "
+           "unconstrained problem use 'newton-cg' (truncated Newton, matrix-free)",
+    "neldermead": "Nelder-Mead is derivative-free; curvax's methods use derivatives from JAX: "
+                  "try 'lbfgs' or 'trust-ncg'",
+    "powell": "Powell's method is derivative-free; curvax's methods use derivatives from JAX: "
+              "try 'lbfgs' or 'trust-ncg'",
+    "cobyla": "COBYLA is for constrained derivative-free problems, which curvax does not solve",
+    "cobyqa": "COBYQA is for constrained derivative-free problems, which curvax does not solve",
+    "slsqp": "SLSQP is for constrained problems, which curvax does not solve",
+    "trustconstr": "trust-constr is for constrained problems, which curvax does not solve; for "
+                   "an unconstrained one its trust-region Newton-CG is 'trust-ncg'",
+}
+
+
+def _fold(name: str) -> str:
+    return re.sub(r"[-_\s]", "", name.lower())
+
+
+def canonical_name(name: str) -> str:
+    """The registered name that ``name`` spells: an exact name, or another library's spelling
+    of it (case, "-", "_" and spaces ignored: scipy's "Newton-CG", "BFGS", "trust-krylov",
+    "CG"; optimistix's "LBFGS", "GaussNewton", "LevenbergMarquardt", "Dogleg"). ValueError
+    for any other string: for a scipy method curvax does not have, the reason and what to
+    use instead; otherwise the nearest known names and the full list."""
+    if not isinstance(name, str):
+        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(_METHODS)}")
+    if name in _METHODS:
+        return name
+    folded = _fold(name)
+    if folded in _NOT_HERE:
+        raise ValueError(f"unknown method {name!r}: {_NOT_HERE[folded]}")
+    by_fold = {_fold(known): known for known in _METHODS}
+    target = _ALIASES.get(folded, by_fold.get(folded))
+    if target is not None and target in _METHODS:
+        return target
+    near = difflib.get_close_matches(folded, list(by_fold), n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(repr(by_fold[c]) for c in near)}?)" if near else ""
+    raise ValueError(f"unknown method {name!r}{hint}; known methods: {', '.join(_METHODS)}")
+
+
 def get_method(method) -> Method:
-    """The :class:`Method` named ``method`` (or ``method`` itself when it is a record);
+    """The :class:`Method` named ``method`` (or ``method`` itself when it is a record); a
+    name may be spelled as scipy or optimistix spell it (:func:`canonical_name`).
     ValueError listing the known names."""
     if isinstance(method, Method):
         return method._replace(options=frozen_options(method.options))
-    if not isinstance(method, str) or method not in _METHODS:
-        raise ValueError(f"unknown method {method!r}; known methods: {', '.join(_METHODS)}")
-    return _METHODS[method]
+    return _METHODS[canonical_name(method)]
 
 
 def method_options(method) -> dict[str, Any]:

@@ -116,6 +116,6 @@ def test_transform_errors():
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['memory'\] for method 'lbfgs'"):
         optimizers.lbfgs(memory=4)
     with pytest.raises(ValueError, match="unknown method"):
-        optimizers.make_transform("newton_cg")
+        optimizers.make_transform("newton-raphson")
     assert isinstance(optimizers.bfgs(), optax.GradientTransformationExtraArgs)
     assert isinstance(optimizers.newton(), optax.GradientTransformationExtraArgs)
