@@ -57,13 +57,17 @@ class CGResult(NamedTuple):
     x: the solution / step. iters: int32 number of ``matvec`` calls made. status: int32,
     0 converged, 1 negative curvature, 2 iteration cap, 3 trust-region boundary (Steihaug
     only); see ``CG_STATUS``. model_value: the quadratic model at ``x`` from the CG
-    recurrences (no extra ``matvec``), see each solver.
+    recurrences (no extra ``matvec``), see each solver. negative_direction (truncated CG
+    only): the CG direction p found with p.Ap < -eps ||p|| ||Ap|| (strictly negative
+    curvature, not a rounding-level zero), zeros otherwise; negative_curvature: its p.Ap.
     """
 
     x: jax.Array
     iters: jax.Array
     status: jax.Array
     model_value: jax.Array
+    negative_direction: jax.Array | None = None
+    negative_curvature: jax.Array | None = None
 
 
 def _check_vector(v, name: str) -> jax.Array:
@@ -90,11 +94,14 @@ def _safe_div(num, den):
     return jnp.where(ok, num / jnp.where(ok, den, 1), 0)
 
 
+def _curvature_bound(p, Ap):
+    """eps ||p|| ||Ap||: the size of p.Ap that rounding alone can produce."""
+    return jnp.finfo(p.dtype).eps * jnp.sqrt(jnp.vdot(p, p)) * jnp.sqrt(jnp.vdot(Ap, Ap))
+
+
 def _nonpositive_curvature(curv, p, Ap):
     """True when p.Ap <= eps ||p|| ||Ap|| or p.Ap is not finite (see the module docstring)."""
-    eps = jnp.finfo(p.dtype).eps
-    bound = eps * jnp.sqrt(jnp.vdot(p, p)) * jnp.sqrt(jnp.vdot(Ap, Ap))
-    return ~jnp.isfinite(curv) | (curv <= bound)
+    return ~jnp.isfinite(curv) | (curv <= _curvature_bound(p, Ap))
 
 
 def truncated_cg(
@@ -154,14 +161,14 @@ def truncated_cg(
     iters0 = jnp.where(b_is_zero, 0, iters0).astype(jnp.int32)
 
     def cond(state):
-        _, _, _, _, _, k, status, _ = state
-        return (status < 0) & (k < max_iter)
+        return (state[6] < 0) & (state[5] < max_iter)
 
     def body(state):
-        x, r, p, rr, q, k, _, first = state
+        x, r, p, rr, q, k, _, first, _, _ = state
         Ap = matvec(p)
         curv = jnp.vdot(p, Ap)
         neg = _nonpositive_curvature(curv, p, Ap)
+        strict = jnp.isfinite(curv) & (curv < -_curvature_bound(p, Ap))
         alpha = _safe_div(rr, curv)
         x_new = x + alpha * p
         r_new = r - alpha * Ap
@@ -181,12 +188,15 @@ def truncated_cg(
         q = jnp.where(neg, q_neg, q_new)
         r = jnp.where(neg, r, r_new)
         rr = jnp.where(neg, rr, rr_new)
-        return x, r, p_new, rr, q, k + 1, status.astype(jnp.int32), jnp.asarray(False)
+        nc_dir = jnp.where(neg & strict, p, jnp.zeros_like(p))
+        nc_curv = jnp.where(neg & strict, curv, zero)
+        return x, r, p_new, rr, q, k + 1, status.astype(jnp.int32), jnp.asarray(False), nc_dir, nc_curv
 
-    init = (x, r, r, rr, q, iters0, status0, jnp.asarray(True))
-    x, _, _, _, q, k, status, _ = lax.while_loop(cond, body, init)
+    init = (x, r, r, rr, q, iters0, status0, jnp.asarray(True), jnp.zeros_like(b), zero)
+    x, _, _, _, q, k, status, _, nc_dir, nc_curv = lax.while_loop(cond, body, init)
     status = jnp.where(status < 0, MAX_ITER, status).astype(jnp.int32)
-    return CGResult(x=x, iters=k, status=status, model_value=q)
+    return CGResult(x=x, iters=k, status=status, model_value=q, negative_direction=nc_dir,
+                    negative_curvature=nc_curv)
 
 
 def _boundary_taus(z, d, radius):

@@ -1,0 +1,54 @@
+"""Newton-CG's step along negative curvature (optimizers.newton_cg.negative_curvature_step).
+
+Where CG meets p.Hp < 0 the CG iterate alone is limited by H's large eigenvalues; the step
+adds a move along p, downhill, of length ||g|| / kappa (kappa = -p.Hp / ||p||^2) capped at
+max(1, ||x||). Checked on the math itself (a quadratic with known eigenvalues), and on the
+two MGH problems where plain Newton-CG crawled for 5000 iterations from 10 x the standard
+start (Beale: f = 0.24 at ||g|| 3e-2; Box 3-D: f = 0.076): both now reach the known
+minimum f* = 0 (More, Garbow & Hillstrom 1981)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import experiments.problems as problems
+import optimizers
+from optimizers._krylov import NEGATIVE_CURVATURE, truncated_cg
+from optimizers.newton_cg import negative_curvature_step
+
+H = jnp.diag(jnp.array([100.0, 1.0, -0.01]))
+
+
+def test_the_step_leaves_along_negative_curvature_downhill_with_the_balanced_length():
+    g = jnp.array([1.0, 0.5, 0.02])
+    x = jnp.array([3.0, 4.0, 0.0])  # ||x|| = 5: the cap
+    cg = truncated_cg(lambda v: H @ v, -g, rtol=1e-12, max_iter=10)
+    assert int(cg.status) == NEGATIVE_CURVATURE
+    p = np.asarray(cg.negative_direction)
+    kappa = -float(cg.negative_curvature) / (p @ p)
+    assert kappa > 0
+    step = np.asarray(negative_curvature_step(cg, g, x))
+    np.testing.assert_allclose(np.linalg.norm(step), min(np.linalg.norm(g) / kappa, 5.0), rtol=1e-12)
+    assert step @ np.asarray(g) < 0  # downhill
+    np.testing.assert_allclose(np.cross(step, p), 0, atol=1e-12 * np.linalg.norm(step) * np.linalg.norm(p))
+    assert (np.asarray(cg.x) + step) @ np.asarray(g) < 0  # the sum is still a descent direction
+
+
+def test_no_step_where_the_curvature_is_positive():
+    A = jnp.diag(jnp.array([100.0, 1.0, 0.01]))
+    g = jnp.array([1.0, 0.5, 0.02])
+    cg = truncated_cg(lambda v: A @ v, -g, rtol=1e-12, max_iter=10)
+    assert int(cg.status) != NEGATIVE_CURVATURE
+    np.testing.assert_array_equal(negative_curvature_step(cg, g, jnp.ones(3)), 0.0)
+
+
+@pytest.mark.parametrize("name, x_star", [("beale", [3.0, 0.5]), ("box_3d", [1.0, 10.0, 1.0])])
+def test_newton_cg_leaves_the_valley_rim_from_ten_times_the_start(name, x_star):
+    p = problems.get(name)
+    res = optimizers.minimize(p.fun, 10 * jnp.asarray(p.x0, jnp.float64), "newton-cg", max_iter=500)
+    assert bool(res.success), res.message
+    assert int(res.nit) < 200  # was 5000 (MAX_ITER)
+    assert float(res.fun) <= 1e-10
+    np.testing.assert_allclose(res.x, x_star, atol=1e-4)
