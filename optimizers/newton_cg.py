@@ -3,7 +3,9 @@
 The direction solves H d = -g by CG (``curvature.hvp`` products, never forming H) to the
 forcing tolerance ||H d + g|| <= eta ||g||, eta = min(0.5, sqrt(||g||)) (superlinear
 convergence, N&W Thm. 7.2), and stops at the first direction of non-positive curvature,
-returning the CG iterate so far, or -g if that happens at the first CG step. At most
+returning the CG iterate so far, or -g if that happens at the first CG step; where that
+curvature is strictly negative, a downhill step along it is added
+(:func:`negative_curvature_step`), which scipy's Newton-CG does not do. At most
 ``cg_max_iter`` products per iteration (default 20 n, as scipy). Then a strong-Wolfe line
 search from the unit step; no decrease stops with NO_PROGRESS.
 
