@@ -61,7 +61,7 @@ def default_key(key):
 
 
 _MAX_BLOCKS = 8
-_ONE_BLOCK_FLOATS = 2**20
+_ONE_BLOCK_FLOATS = 2**16
 
 
 class Basis(NamedTuple):
@@ -74,7 +74,10 @@ class Basis(NamedTuple):
     @classmethod
     def zeros(cls, rows: int, n: int, dtype) -> "Basis":
         """Up to 8 blocks of >= 16 rows; one block when the whole basis is small (under
-        2**20 floats), where skipping rows saves less than the extra branches cost."""
+        2**16 floats), where skipping rows saves less than the extra branches cost.
+        Measured on CPU: at n = 300 a top-20 run stopping at step 58 of 300 allocated is
+        25% faster in 8 blocks than in one, a full run 10% slower; at n = 1000 a full run
+        is 1.6x faster in blocks."""
         size = rows if rows * n <= _ONE_BLOCK_FLOATS else max(16, -(-rows // _MAX_BLOCKS))
         count = -(-rows // size)
         return cls(tuple(jnp.zeros((size, n), dtype) for _ in range(count)))
