@@ -41,15 +41,26 @@ def ridge(w, X, y, lam):
 
 
 class CompileCounter(logging.Handler):
-    """Counts the XLA compilations of minimize's loop while ``jax.log_compiles`` is on."""
+    """Counts the XLA compilations of one jitted program (default: minimize's loop,
+    ``_solve``) while ``jax.log_compiles`` is on."""
 
-    def __init__(self):
+    def __init__(self, program: str = "_solve"):
         super().__init__()
+        self.prefix = f"Compiling jit({program})"
         self.count = 0
 
     def emit(self, record):
-        if record.getMessage().startswith("Compiling jit(_solve)"):
+        if record.getMessage().startswith(self.prefix):
             self.count += 1
+
+    def attach(self) -> "CompileCounter":
+        """Make this the jax logger's only handler: count the compile log, do not print it."""
+        logger = logging.getLogger("jax")
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.addHandler(self)
+        logger.propagate = False
+        return self
 
 
 def data(rng, m, d):
@@ -91,12 +102,7 @@ def main(argv=None):
     ap.add_argument("--json", default=None, help="write the figures to this file")
     opts = ap.parse_args(argv)
     rng = np.random.default_rng(0)
-    counter = CompileCounter()
-    logger = logging.getLogger("jax")
-    logger.addHandler(counter)
-    logger.propagate = False  # count the compile log, do not print it
-    for handler in [h for h in logger.handlers if h is not counter]:
-        logger.removeHandler(handler)
+    counter = CompileCounter().attach()
     rows = []
     with jax.log_compiles():
         for method in METHODS:

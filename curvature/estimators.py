@@ -15,6 +15,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from curvature._cache import program
 from curvature._validate import check_int, check_key
 from curvature.operators import LinearOperator, _dense_matvec, as_operator, chunked_map, hessian_operator
 
@@ -50,9 +51,14 @@ def trace(op, key, num_matvecs: int, method: str = "hutchinson") -> jax.Array:
     if method not in _TRACE_METHODS:
         raise ValueError(f"method must be one of {_TRACE_METHODS}, got {method!r}")
     op = as_operator(op, "op")
-    n, dtype = op.shape[0], op.dtype
     key = _require_key(key, "trace")
     m = check_int(num_matvecs, "num_matvecs", 3 if method == "hutchpp" else 1)
+    return _trace(op, key, num_matvecs=m, method=method)
+
+
+@program("num_matvecs", "method")
+def _trace(op, key, *, num_matvecs: int, method: str) -> jax.Array:
+    n, dtype, m = op.shape[0], op.dtype, num_matvecs
     if method == "hutchinson":
         z = jax.random.rademacher(key, (m, n), dtype)
         return jnp.sum(z * _matvecs(op, z)) / m
@@ -90,7 +96,6 @@ def diagonal(
     if method not in _DIAG_METHODS:
         raise ValueError(f"method must be one of {_DIAG_METHODS}, got {method!r}")
     op = _operator_or_hessian(op_or_f, x)
-    n, dtype = op.shape[0], op.dtype
     if key is not None:
         check_key(key, "key")
     if method == "exact":
@@ -98,12 +103,23 @@ def diagonal(
             raise ValueError("num_matvecs is only used with method='hutchinson' (exact uses n)")
         if op._fn is _dense_matvec:
             return jnp.diagonal(op.data)
-        return chunked_map(lambda i: op.matvec(jax.nn.one_hot(i, n, dtype=dtype))[i], n)
+        return _exact_diagonal(op)
     key = _require_key(key, "diagonal(method='hutchinson')")
     if num_matvecs is None:
         raise ValueError("num_matvecs is required with method='hutchinson' (a Python int >= 1)")
     m = check_int(num_matvecs, "num_matvecs", 1)
-    z = jax.random.rademacher(key, (m, n), dtype)
+    return _hutchinson_diagonal(op, key, num_matvecs=m)
+
+
+@program()
+def _exact_diagonal(op: LinearOperator) -> jax.Array:
+    n, dtype = op.shape[0], op.dtype
+    return chunked_map(lambda i: op.matvec(jax.nn.one_hot(i, n, dtype=dtype))[i], n)
+
+
+@program("num_matvecs")
+def _hutchinson_diagonal(op: LinearOperator, key, *, num_matvecs: int) -> jax.Array:
+    z = jax.random.rademacher(key, (num_matvecs, op.shape[0]), op.dtype)
     return jnp.mean(z * _matvecs(op, z), axis=0)
 
 

@@ -14,6 +14,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from curvature._cache import program
 from curvature._validate import (
     check_float_pytree,
     check_int,
@@ -100,10 +101,14 @@ def classify_critical_point(
         check_key(key, "key")
     if num_iters is not None:
         check_int(num_iters, "num_iters", 1)
-    layout = _Layout.of(x)
-    n = layout.size
     if method == "auto":
-        method = "dense" if n <= _DENSE_MAX else "lanczos"
+        method = "dense" if _Layout.of(x).size <= _DENSE_MAX else "lanczos"
+    return _classify_critical_point(x, tol, key, f=f, method=method, num_iters=num_iters)
+
+
+@program("f", "method", "num_iters")
+def _classify_critical_point(x, tol, key, *, f, method, num_iters) -> CriticalPoint:
+    layout = _Layout.of(x)
     grad = jax.grad(_scalar(f))(x)
     grad_norm = jnp.linalg.norm(layout.flatten(grad))
     if method == "dense":

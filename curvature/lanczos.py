@@ -21,6 +21,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from curvature._cache import program
 from curvature._validate import check_int, check_key
 from curvature.operators import as_operator
 
@@ -46,13 +47,21 @@ def tridiagonal(alpha: jax.Array, beta: jax.Array) -> jax.Array:
     return jnp.diag(alpha) + jnp.diag(beta, 1) + jnp.diag(beta, -1)
 
 
+def check_start(v0, n: int):
+    """``v0`` as an array of shape (n,), else a ValueError naming it."""
+    v0 = jnp.asarray(v0)
+    if v0.shape != (n,):
+        raise ValueError(f"v0 must be a flat vector of shape ({n},), got shape {v0.shape}")
+    return v0
+
+
 def default_key(key):
     """``key`` (checked: one PRNG key) or, when None, the fixed ``jax.random.PRNGKey(0)``."""
     return jax.random.PRNGKey(_DEFAULT_SEED) if key is None else check_key(key, "key")
 
 
 _MAX_BLOCKS = 8
-_ONE_BLOCK_FLOATS = 2**20
+_ONE_BLOCK_FLOATS = 2**16
 
 
 class Basis(NamedTuple):
@@ -65,7 +74,10 @@ class Basis(NamedTuple):
     @classmethod
     def zeros(cls, rows: int, n: int, dtype) -> "Basis":
         """Up to 8 blocks of >= 16 rows; one block when the whole basis is small (under
-        2**20 floats), where skipping rows saves less than the extra branches cost."""
+        2**16 floats), where skipping rows saves less than the extra branches cost.
+        Measured on CPU: at n = 300 a top-20 run stopping at step 58 of 300 allocated is
+        25% faster in 8 blocks than in one, a full run 10% slower; at n = 1000 a full run
+        is 1.6x faster in blocks."""
         size = rows if rows * n <= _ONE_BLOCK_FLOATS else max(16, -(-rows // _MAX_BLOCKS))
         count = -(-rows // size)
         return cls(tuple(jnp.zeros((size, n), dtype) for _ in range(count)))
@@ -118,12 +130,7 @@ def _init(op, m: int, key, v0) -> _State:
     """Normalized start vector (random from ``key`` when ``v0`` is None or zero)."""
     n, dtype = op.shape[0], op.dtype
     z = jax.random.normal(default_key(key), (2, n), dtype)  # one draw: start and spare
-    if v0 is None:
-        v0 = z[0]
-    else:
-        if jnp.shape(v0) != (n,):
-            raise ValueError(f"v0 must be a flat vector of shape ({n},), got shape {jnp.shape(v0)}")
-        v0 = jnp.asarray(v0, dtype)
+    v0 = z[0] if v0 is None else jnp.asarray(check_start(v0, n), dtype)
     norm0 = jnp.linalg.norm(v0)
     q0 = jnp.where(norm0 == 0, z[1] / jnp.linalg.norm(z[1]), v0 / jnp.where(norm0 == 0, 1.0, norm0))
     q0 = q0.astype(dtype)
@@ -201,7 +208,16 @@ def lanczos(op, num_iters: int, key=None, *, v0=None) -> LanczosResult:
     """
     op = as_operator(op, "op")
     k = check_int(num_iters, "num_iters", 1, op.shape[0])
-    key = default_key(key)
+    if key is not None:
+        check_key(key, "key")
+    if v0 is not None:
+        v0 = check_start(v0, op.shape[0])
+    return _lanczos(op, key, v0, num_iters=k)
+
+
+@program("num_iters")
+def _lanczos(op, key, v0, *, num_iters: int) -> LanczosResult:
+    k = num_iters
     state = _init(op, k, key, v0)
     state = jax.lax.fori_loop(0, k, lambda j, s: _step(op, j, s), state)
     return LanczosResult(state.alpha, state.beta[: k - 1], state.basis.rows(k))

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from curvature._cache import program
 from curvature._validate import check_float_pytree, check_model_loss, check_scalar_fn
 from curvature.derivatives import _gnvp, _hvp
 
@@ -121,13 +122,17 @@ class LinearOperator:
         """The ``(n, n)`` matrix with columns ``A e_j`` (n matvecs, batched)."""
         if self._fn is _dense_matvec:
             return self.data
-        n = self.shape[0]
-        cols = chunked_map(lambda j: self.matvec(jax.nn.one_hot(j, n, dtype=self.dtype)), n)
-        return cols.T
+        return _to_dense(self)
 
     def __repr__(self) -> str:
         name = getattr(self._fn, "__name__", type(self._fn).__name__)
         return f"LinearOperator(shape={self.shape}, dtype={self.dtype}, matvec={name})"
+
+
+@program()
+def _to_dense(op: LinearOperator) -> jax.Array:
+    n = op.shape[0]
+    return chunked_map(lambda j: op.matvec(jax.nn.one_hot(j, n, dtype=op.dtype)), n).T
 
 
 def chunked_map(fn: Callable, n: int, chunk: int = 256) -> jax.Array:

@@ -14,8 +14,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from curvature._cache import program
 from curvature._validate import check_int, check_key, check_real
-from curvature.lanczos import _init, _step, lanczos, tridiagonal
+from curvature.lanczos import _init, _lanczos, _step, tridiagonal
 from curvature.operators import as_operator
 
 __all__ = [
@@ -191,7 +192,15 @@ def eigenvalues(
     if which not in _WHICH:
         raise ValueError(f"which must be one of {_WHICH}, got {which!r}")
     m, tol = _run_length(op, k, num_iters, tol)
-    values, s, basis, _ = extreme_ritz(op, k, which, key, m, tol)
+    if key is not None:
+        check_key(key, "key")
+    return _eigenvalues(op, key, k=k, which=which, num_iters=m, tol=tol,
+                        return_eigenvectors=bool(return_eigenvectors))
+
+
+@program("k", "which", "num_iters", "tol", "return_eigenvectors")
+def _eigenvalues(op, key, *, k, which, num_iters, tol, return_eigenvectors):
+    values, s, basis, _ = extreme_ritz(op, k, which, key, num_iters, tol)
     if not return_eigenvectors:
         return values
     return values, basis.combine(s).T
@@ -209,7 +218,14 @@ def condition_number(op, key=None, num_iters: int | None = None, *, tol: float |
     """
     op = as_operator(op, "op")
     m, tol = _run_length(op, 1, num_iters, tol)
-    _, _, _, j, state = extreme_ritz(op, 1, "both", key, m, tol, return_state=True)
+    if key is not None:
+        check_key(key, "key")
+    return _condition_number(op, key, num_iters=m, tol=tol)
+
+
+@program("num_iters", "tol")
+def _condition_number(op, key, *, num_iters, tol):
+    _, _, _, j, state = extreme_ritz(op, 1, "both", key, num_iters, tol, return_state=True)
     bound = state.anorm
     theta = jnp.linalg.eigvalsh(_padded_tridiagonal(state.alpha, state.beta, j, 3 * bound))
     real = jnp.arange(theta.shape[0]) < j  # the pad (3 ||T||) sorts above every Ritz value
@@ -272,16 +288,15 @@ def spectral_density(
       The density integrates to 1 over a grid that covers the nodes +- 5 sigma.
     """
     op = as_operator(op, "op")
-    n = op.shape[0]
+    n, dtype = op.shape[0], op.dtype
     if key is None:
         raise ValueError("key must be a jax.random PRNG key (spectral_density is random): "
                          "pass jax.random.PRNGKey(seed) or jax.random.key(seed)")
     check_key(key, "key")
     num_probes = check_int(num_probes, "num_probes", 1)
     order = check_int(lanczos_order, "lanczos_order", 1, n)
-    dtype = op.dtype
     if isinstance(grid, int) and not isinstance(grid, bool):
-        points = check_int(grid, "grid", 2)
+        points, grid = check_int(grid, "grid", 2), None  # the grid is made from the nodes
     else:
         points = None
         grid = jnp.asarray(grid, dtype)
@@ -289,12 +304,18 @@ def spectral_density(
             raise ValueError(f"grid must be an int or a 1-D array of points, got shape {grid.shape}")
     if sigma is not None:
         sigma = check_real(sigma, "sigma", 0.0, open_low=True, what="the Gaussian smoothing width")
+    return _spectral_density(op, key, grid, sigma, num_probes=num_probes, order=order, points=points)
+
+
+@program("num_probes", "order", "points")
+def _spectral_density(op, key, grid, sigma, *, num_probes, order, points):
+    n, dtype = op.shape[0], op.dtype
     probe_key, lanczos_key = jax.random.split(key)
     probes = jax.random.rademacher(probe_key, (num_probes, n), dtype)
     lanczos_keys = jax.random.split(lanczos_key, num_probes)
 
     def quadrature(v, k):
-        res = lanczos(op, order, k, v0=v)
+        res = _lanczos(op, k, v, num_iters=order)
         theta, s = jnp.linalg.eigh(tridiagonal(res.alpha, res.beta))
         return theta, s[0] ** 2
 

@@ -2,9 +2,7 @@
 the one compilation per (function, shapes) of eager calls, callbacks that see x, and the
 messages for bad ``args`` / ``has_aux`` / ``x0``."""
 
-import contextlib
 import functools
-import logging
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +11,7 @@ import pytest
 
 import optimizers
 import optimizers._driver
+from compilations import compilations
 
 RNG = np.random.default_rng(0)
 XA, YA = RNG.normal(size=(8, 3)), RNG.normal(size=8)
@@ -51,27 +50,6 @@ def residual_aux(w, X, y):
 solve = functools.partial(optimizers.minimize, method="newton-cg", gtol=1e-10)
 
 
-@contextlib.contextmanager
-def solve_compilations():
-    """The XLA compilations of minimize's loop (``jax.log_compiles`` records, counted; the
-    jit's own ``_cache_size`` also counts dispatch entries, e.g. numpy vs jax.Array inputs,
-    that compile nothing)."""
-    seen = []
-
-    class Counter(logging.Handler):
-        def emit(self, record):
-            if record.getMessage().startswith("Compiling jit(_solve)"):
-                seen.append(record.getMessage())
-
-    counter, logger = Counter(), logging.getLogger("jax")
-    logger.addHandler(counter)
-    try:
-        with jax.log_compiles():
-            yield seen
-    finally:
-        logger.removeHandler(counter)
-
-
 # ------------------------------------------------------------------ args, one compilation
 
 
@@ -82,17 +60,17 @@ def test_two_data_sets_of_the_same_shapes_compile_once_and_trace_fun_once():
         traces.append(1)
         return ridge(w, X, y, lam)
 
-    with solve_compilations() as compiled:
+    with compilations() as compiled:
         a = solve(fresh_ridge, W0, args=(XA, YA, LAM))
-        assert len(compiled) == 1
+        assert compiled["_solve"] == 1
         traced = len(traces)
         # new data (numpy the first time, jax arrays now) and a new lam: same shapes
         b = solve(fresh_ridge, W0, args=(jnp.asarray(XB), jnp.asarray(YB), 2 * LAM))
-        assert len(compiled) == 1, "new args of the same shapes recompiled"
+        assert compiled["_solve"] == 1, "new args of the same shapes recompiled"
         assert traced > 0 and len(traces) == traced, "the second call traced fun again"
         # a new shape is a new program
         solve(fresh_ridge, W0, args=(XA[:5], YA[:5], LAM))
-        assert len(compiled) == 2
+        assert compiled["_solve"] == 2
     assert bool(a.success) and bool(b.success)
     np.testing.assert_allclose(a.x, ridge_solution(XA, YA, LAM), rtol=1e-9)
     np.testing.assert_allclose(b.x, ridge_solution(XB, YB, 2 * LAM), rtol=1e-9)
@@ -100,10 +78,10 @@ def test_two_data_sets_of_the_same_shapes_compile_once_and_trace_fun_once():
 
 def test_a_fresh_lambda_per_call_compiles_every_time():
     # the documented trap: the cache is keyed on the function object
-    with solve_compilations() as compiled:
+    with compilations() as compiled:
         for lam in (0.1, 0.2):
             solve(lambda w: ridge(w, XA, YA, lam), W0)
-    assert len(compiled) == 2
+    assert compiled["_solve"] == 2
 
 
 def test_pytree_args_and_pytree_x0():
@@ -168,10 +146,10 @@ def _lstsq(X, y):
 
 @pytest.mark.parametrize("method", ["levenberg-marquardt", "gauss-newton"])
 def test_least_squares_with_args_and_aux(method):
-    with solve_compilations() as compiled:
+    with compilations() as compiled:
         res = optimizers.least_squares(residual_aux, W0, method, args=(XA, YA), has_aux=True, gtol=1e-10)
         res_b = optimizers.least_squares(residual_aux, W0, method, args=(XB, YB), has_aux=True, gtol=1e-10)
-    assert len(compiled) == 1
+    assert compiled["_solve"] == 1
     for got, X, y in ((res, XA, YA), (res_b, XB, YB)):
         want = _lstsq(X, y)
         np.testing.assert_allclose(got.x, want, rtol=1e-8)
