@@ -76,7 +76,6 @@ def method_names() -> list[str]:
 _ALIASES = {
     "cg": "nonlinear-cg",
     "gradientdescent": "gd",
-    "steepestdescent": "gd",
     "lm": "levenberg-marquardt",
 }
 

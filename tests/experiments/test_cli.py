@@ -231,7 +231,7 @@ def test_plot_and_resume_refuse_what_they_cannot_use(stored, tmp_path):
 
 def test_bad_config_exits_2_and_writes_nothing(tmp_path):
     config = tmp_path / "bad.toml"
-    config.write_text(TINY.replace('method = "gd"', 'method = "gradient-descent"'))
+    config.write_text(TINY.replace('method = "gd"', 'method = "gradient-ascent"'))
     out = tmp_path / "out"
     status, stdout, err = call(["run", config, "--out", out])
     assert status == 2 and stdout == ""
