@@ -161,7 +161,8 @@ def truncated_cg(
     iters0 = jnp.where(b_is_zero, 0, iters0).astype(jnp.int32)
 
     def cond(state):
-        return (state[6] < 0) & (state[5] < max_iter)
+        _, _, _, _, _, k, status, _, _, _ = state
+        return (status < 0) & (k < max_iter)
 
     def body(state):
         x, r, p, rr, q, k, _, first, _, _ = state
