@@ -20,7 +20,11 @@ same jitted f, gradient and Hessian-vector product. Same solved rule (f_best ove
 curvax and scipy run); scipy's success is its own flag (L-BFGS-B: pgtol = 1e-6 or its
 relative-f test; BFGS, trust-ncg, trust-krylov: gtol = 1e-6; Newton-CG: its xtol test,
 1e-9 here). A problem whose f or gradient is not finite at x0 is skipped. ``--sample K``
-takes every K-th problem (a time box); ``--problems`` a comma-separated subset.
+takes every K-th problem; ``--problems`` a comma-separated subset. ``--time-box S`` runs
+each (problem, method) in a worker process and counts a run that takes more than S seconds
+(compile included) as unsolved, status TIME_BOX: a few problems (DMN15103LS: ~35 min for
+newton's 5000 iterations of 99 products each) otherwise hold the whole part for hours.
+scipy's records are named "scipy <method>" (its trust-ncg is not ours).
 
 ``--json`` writes every run (problem, method, f, ||g||_inf, status, nit, compile CPU s);
 ``--before FILE`` adds that file's solved counts and compile times as "before" columns.
@@ -35,8 +39,10 @@ import importlib.machinery
 import importlib.util
 import json
 import math
+import multiprocessing
 import os
 import platform
+import queue
 import sys
 import time
 import types
@@ -111,8 +117,13 @@ def run_scipy(fun, x0, method, cache):
     except Exception as err:  # noqa: BLE001  (a peer that raises counts as not solved)
         fx, x, ok, nit, msg = math.nan, np.asarray(x0), False, 0, f"raised {type(err).__name__}: {err}"
     gn = float(np.max(np.abs(np.asarray(g(jnp.asarray(x)))))) if np.all(np.isfinite(x)) else math.nan
-    return dict(method=method, f=fx, gnorm=gn, status=msg[:60], success=ok, nit=nit, compile_s=None,
-                run_s=time.perf_counter() - t1)
+    return dict(method=scipy_label(method), f=fx, gnorm=gn, status=msg[:60], success=ok, nit=nit,
+                compile_s=None, run_s=time.perf_counter() - t1)
+
+
+def scipy_label(method):
+    """The record name of a scipy method: "scipy trust-ncg" is not curvax's "trust-ncg"."""
+    return f"scipy {method}"
 
 
 def mark_solved(records):
@@ -186,7 +197,63 @@ def cutest_problems(max_n):
     return out
 
 
-def cutest_runs(selected, methods, peers, log):
+def run_one(fun, x0, method, peer, cache):
+    """One record: scipy's ``method`` when ``peer``, else curvax's (an exception is a record)."""
+    if peer:
+        return run_scipy(fun, x0, method, cache)
+    try:
+        return run_curvax(fun, x0, method)
+    except Exception as err:  # noqa: BLE001
+        return dict(method=method, f=math.nan, gnorm=math.nan, status=f"raised {type(err).__name__}",
+                    success=False, nit=0, compile_s=None, run_s=0.0)
+
+
+def _worker(max_n, tasks, results):
+    """The time box's child process: load the problems once, then run (name, method, peer)
+    tasks until killed."""
+    problems_by_name = {p[0]: p for p in cutest_problems(max_n)}
+    results.put("ready")
+    last, cache = None, {}
+    while True:
+        name, method, peer = tasks.get()
+        if name != last:
+            last, cache = name, {}
+        _, fun, x0, _ = problems_by_name[name]
+        results.put(run_one(fun, x0, method, peer, cache))
+
+
+class TimeBox:
+    """Runs each (problem, method) in a worker process and replaces the worker when a run
+    takes more than ``seconds`` (compile included); the overrun is a record with status
+    TIME_BOX, not solved. A compiled while_loop cannot be interrupted in process."""
+
+    def __init__(self, seconds: float, max_n: int):
+        self.seconds, self.max_n = seconds, max_n
+        self.ctx = multiprocessing.get_context("spawn")
+        self.proc = None
+
+    def _start(self):
+        self.tasks, self.results = self.ctx.Queue(), self.ctx.Queue()
+        self.proc = self.ctx.Process(target=_worker, args=(self.max_n, self.tasks, self.results), daemon=True)
+        self.proc.start()
+        if self.results.get() != "ready":  # loading the problems is not part of any run
+            raise RuntimeError("time-box worker failed to start")
+
+    def run(self, name, method, peer):
+        if self.proc is None or not self.proc.is_alive():
+            self._start()
+        self.tasks.put((name, method, peer))
+        try:
+            return self.results.get(timeout=self.seconds)
+        except queue.Empty:
+            self.proc.kill()
+            self.proc.join()
+            self.proc = None
+            return dict(method=scipy_label(method) if peer else method, f=math.nan, gnorm=math.nan,
+                        status="TIME_BOX", success=False, nit=0, compile_s=None, run_s=self.seconds)
+
+
+def cutest_runs(selected, methods, peers, log, box=None):
     out = []
     for name, fun, x0, n in selected:
         f0, g0 = jax.jit(jax.value_and_grad(fun))(x0)
@@ -194,20 +261,13 @@ def cutest_runs(selected, methods, peers, log):
             log(f"{name}: f or g not finite at x0, skipped")
             continue
         recs, cache = [], {}
-        for method in methods:
-            try:
-                r = run_curvax(fun, x0, method)
-            except Exception as err:  # noqa: BLE001
-                r = dict(method=method, f=math.nan, gnorm=math.nan, status=f"raised {type(err).__name__}",
-                         success=False, nit=0, compile_s=None, run_s=0.0)
-            recs.append(r)
-        for method in peers:
-            recs.append(run_scipy(fun, x0, method, cache))
+        for method, peer in [(m, False) for m in methods] + [(m, True) for m in peers]:
+            recs.append(box.run(name, method, peer) if box else run_one(fun, x0, method, peer, cache))
         for r in recs:
             r["problem"], r["n"] = name, n
         mark_solved(recs)
         for r in recs:
-            log(f"{name:12s} n={n:3d} {r['method']:13s} f={r['f']:.6e} |g|={r['gnorm']:.1e} "
+            log(f"{name:12s} n={n:3d} {r['method']:18s} f={r['f']:.6e} |g|={r['gnorm']:.1e} "
                 f"{str(r['status'])[:24]:24s} nit={r['nit']:5d} solved={int(r['solved'])}")
         out.extend(recs)
     return out
@@ -268,8 +328,8 @@ def family_table(records):
     lines = ["| curvax method | solved | peer (scipy) | peer solved | ratio |", "| --- | --- | --- | --- | --- |"]
     for m, peer in FAMILY.items():
         ours = sum(r["solved"] for r in records if r["method"] == m)
-        theirs = sum(r["solved"] for r in records if r["method"] == peer)
-        if not any(r["method"] == m for r in records):
+        theirs = sum(r["solved"] for r in records if r["method"] == scipy_label(peer))
+        if not any(r["method"] == m for r in records) or not any(r["method"] == scipy_label(peer) for r in records):
             continue
         ratio = ours / theirs if theirs else math.inf
         lines.append(f"| {m} | {ours} | {peer} | {theirs} | {ratio:.2f} |")
@@ -287,6 +347,9 @@ def main(argv=None):
     ap.add_argument("--max-n", type=int, default=100, help="cutest: largest n (default 100)")
     ap.add_argument("--sample", type=int, default=1, help="cutest: every K-th problem (default 1: all)")
     ap.add_argument("--peers", default=",".join(SCIPY_METHODS), help="cutest: scipy methods ('' for none)")
+    ap.add_argument("--time-box", type=float, default=0.0,
+                    help="cutest: seconds per (problem, method), compile included, each run in a worker "
+                         "process replaced on overrun (default 0: no box, runs in this process)")
     args = ap.parse_args(argv)
 
     def log(msg):
@@ -305,7 +368,8 @@ def main(argv=None):
         probs = cutest_problems(args.max_n)
         probs = [p for p in probs if subset is None or p[0] in subset][:: args.sample]
         log(f"{len(probs)} CUTEst problems with n <= {args.max_n}")
-        records = cutest_runs(probs, methods, peers, log)
+        box = TimeBox(args.time_box, args.max_n) if args.time_box > 0 else None
+        records = cutest_runs(probs, methods, peers, log, box)
     wall = time.perf_counter() - t_start
     before = None
     if args.before:
@@ -313,7 +377,7 @@ def main(argv=None):
             before = json.load(fh)["records"]
     head = (f"python {' '.join(sys.argv)}  \n{platform.processor() or platform.machine()}, jax {jax.__version__}, "
             f"{time.strftime('%Y-%m-%d %H:%M')}, wall {wall:.0f} s")
-    parts = [head, "", "Solved:", "", solved_table(records, methods + peers, before)]
+    parts = [head, "", "Solved:", "", solved_table(records, methods + [scipy_label(p) for p in peers], before)]
     if args.only == "cutest" and peers:
         parts += ["", "Against the best scipy peer of the family:", "", family_table(records)]
     parts += ["", "Compile CPU time per (problem, method):", "", compile_table(records, methods, before),
