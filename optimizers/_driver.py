@@ -30,6 +30,7 @@ from optimizers._options import real, resolve
 from optimizers._problem import bind_options, check_problem, close_over, split_aux
 from optimizers._registry import get_method
 from optimizers._result import OptimizeResult, Trace
+from optimizers._loops import while_loop
 
 __all__ = ["check_memory", "estimate_memory", "minimize"]
 
@@ -301,7 +302,8 @@ def _run(spec: Method, objective, z0, stop: _Stopping, opts, record_path, callba
         report(k, new, gnorm)
         return _Carry(new, state, k, status, gnorm, trace)
 
-    return lax.while_loop(cond, body, _Carry(it0, state0, jnp.zeros((), jnp.int32), status0, gnorm0, trace0))
+    carry0 = _Carry(it0, state0, jnp.zeros((), jnp.int32), status0, gnorm0, trace0)
+    return while_loop(cond, body, carry0)
 
 
 def estimate_memory(method, n: int, dtype="float64", *, max_iter: int = 1000,

@@ -75,6 +75,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from optimizers._loops import while_loop
 from optimizers._more_sorensen import solve_eig
 from optimizers._subproblem import (
     CONVERGED,
@@ -285,7 +286,7 @@ def gltr(
         rnorm=gnorm,
         status=jnp.where(trivial, CONVERGED, -1).astype(jnp.int32),
     )
-    s = lax.while_loop(cond, body, init)
+    s = while_loop(cond, body, init)
 
     nonfinite = s.status == NONFINITE
     size = jnp.maximum(s.k, 1)

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from optimizers._options import integer
+from optimizers._loops import while_loop
 
 __all__ = ["CGResult", "CG_MAX_ITER", "truncated_cg", "steihaug_cg", "CG_STATUS", "cg_cap", "forcing_rtol"]
 
@@ -194,7 +195,7 @@ def truncated_cg(
         return x, r, p_new, rr, q, k + 1, status.astype(jnp.int32), jnp.asarray(False), nc_dir, nc_curv
 
     init = (x, r, r, rr, q, iters0, status0, jnp.asarray(True), jnp.zeros_like(b), zero)
-    x, _, _, _, q, k, status, _, nc_dir, nc_curv = lax.while_loop(cond, body, init)
+    x, _, _, _, q, k, status, _, nc_dir, nc_curv = while_loop(cond, body, init)
     status = jnp.where(status < 0, MAX_ITER, status).astype(jnp.int32)
     return CGResult(x=x, iters=k, status=status, model_value=q, negative_direction=nc_dir,
                     negative_curvature=nc_curv)
@@ -301,6 +302,6 @@ def steihaug_cg(
         return z_out, r, d, rr, m_out, k + 1, status.astype(jnp.int32)
 
     init = (jnp.zeros_like(g), g, -g, gg, zero, jnp.int32(0), status0)
-    z, _, _, _, m, k, status = lax.while_loop(cond, body, init)
+    z, _, _, _, m, k, status = while_loop(cond, body, init)
     status = jnp.where(status < 0, MAX_ITER, status).astype(jnp.int32)
     return CGResult(x=z, iters=k, status=status, model_value=m)

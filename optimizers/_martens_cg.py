@@ -26,6 +26,7 @@ import numpy as np
 from jax import lax
 
 from optimizers._krylov import _check_vector, _nonpositive_curvature, _safe_div
+from optimizers._loops import while_loop
 
 __all__ = [
     "MARTENS_CG_STATUS",
@@ -227,7 +228,7 @@ def martens_cg(
         jnp.int32(0), x, r, z, rz, phi, phis, status0, jnp.int32(nmv0),
         saved_x, saved_phi, saved_sq, saved_iter, jnp.int32(0),
     )
-    i, x, _, _, _, phi, _, status, nmv, sx, sp, ss, si, ns = lax.while_loop(cond, body, init)
+    i, x, _, _, _, phi, _, status, nmv, sx, sp, ss, si, ns = while_loop(cond, body, init)
     status = jnp.where(status < 0, MAX_ITER, status).astype(jnp.int32)
     # The final iterate goes in the next free slot unless it is already the last one saved.
     already = (ns > 0) & (si[jnp.maximum(ns - 1, 0)] == i)
@@ -292,7 +293,7 @@ def cg_backtrack(
         )
 
     init = (last, last, f_last, jnp.int32(1), jnp.asarray(True))
-    _, best_j, best_f, nfev, _ = lax.while_loop(cond, body, init)
+    _, best_j, best_f, nfev, _ = while_loop(cond, body, init)
     return CGBacktrackResult(index=best_j, p=cg.saved_x[best_j], f=best_f, nfev=nfev)
 
 

@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from optimizers._loops import while_loop
 from optimizers._subproblem import (
     CONVERGED,
     MAX_ITER,
@@ -140,7 +141,7 @@ def solve_eig(w, c, radius, *, scale, max_iter: int, rtol) -> EigSolution:
 
     inf = jnp.full((), jnp.inf, dtype)
     init = (mu_left, mu_left, inf, mu_left, mu_right, jnp.int32(0), interior | hard)
-    _, mu, _, _, _, it, done = lax.while_loop(cond, body, init)
+    _, mu, _, _, _, it, done = while_loop(cond, body, init)
     u_new, s2, _ = evaluate(mu)
     u_new = u_new * safe_div(radius, safe_sqrt(s2))  # onto the sphere (relative change <= rtol)
 

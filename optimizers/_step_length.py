@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from optimizers._loops import while_loop
+
 __all__ = ["F_ROUNDING_ULPS", "LineSearchResult", "backtracking", "f_resolution", "strong_wolfe"]
 
 #: How many ulps of |f| a computed f may be off: below this a change in f is rounding.
@@ -344,7 +346,7 @@ def strong_wolfe(
     # One loop, one evaluation per trial, the phase picked by lax.cond: two loops (zoom
     # entered only once bracketed) trace the objective twice and compile slower whenever
     # the objective is not trivial (docs/benchmarks-robustness.md, "compile time").
-    s = lax.while_loop(going, lambda s: _phase(ls, s, trial(s)), s)
+    s = while_loop(going, lambda s: _phase(ls, s, trial(s)), s)
     # lo moves only to Armijo points below the previous lo: below f0, or (approximate
     # Wolfe) at most f_resolution(f0) above it with the slopes showing a decrease
     decrease = s.t_lo > 0
@@ -450,7 +452,7 @@ def backtracking(
         f_acc=f0,
         x_acc=x,
     )
-    s = lax.while_loop(cond, body, init)
+    s = while_loop(cond, body, init)
     # Armijo with t > 0 and g0.d < 0 implies f < f0 unless c1 t g0.d rounds away.
     decrease = s.success & (s.f_acc < f0)
     step = jnp.where(decrease, s.t, jnp.zeros((), dtype))

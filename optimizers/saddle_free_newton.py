@@ -47,6 +47,7 @@ from curvature import hessian_operator, lanczos
 from optimizers._method import Iterate, Method
 from optimizers._options import Option, boolean, integer
 from optimizers._transforms import transform
+from optimizers._loops import while_loop
 
 __all__ = [
     "SADDLE_FREE_NEWTON",
@@ -150,7 +151,7 @@ def grid_step(fun, x, f0, directions, *, max_expand: int = 30) -> GridStep:
         )
 
     init = (jnp.int32(0), jnp.where(improved, 2 * one, 0.5 * one), t0, f_t0, jnp.asarray(True))
-    k, _, t, f, _ = lax.while_loop(cond, body, init)
+    k, _, t, f, _ = while_loop(cond, body, init)
     return GridStep(
         index=idx, t=t, x=x + t * d, f=f,
         nfev=jnp.int32(directions.shape[0]) + k, decrease=f < f0,
