@@ -201,6 +201,17 @@ class RunWriter:
         self._write_results(results)
         self.results = results
 
+    def update_environment(self, **fields) -> None:
+        """Rewrite ``environment.json`` with ``fields`` added or replaced (e.g. the
+        compilation cache's hits and misses, known only at the end)."""
+        path = self.run_dir / "environment.json"
+        try:
+            environment = json.loads(path.read_text())
+        except (OSError, ValueError):
+            environment = {}
+        environment.update(fields)
+        atomic_write(path, json.dumps(_json_clean(environment), indent=2) + "\n")
+
     def finish(self, status: str) -> None:
         """Final state: ``complete``, ``interrupted`` or ``failed``."""
         self.results["status"] = status

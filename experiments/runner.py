@@ -16,13 +16,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import stop
+from experiments import compile_cache, stop
 from experiments.backend import environment, precision, select_device
 from experiments.config import ExperimentSpec, OptimizerSpec, ProblemSpec
 from experiments.records import RecordError, RunData, RunWriter, json_number
@@ -30,6 +30,7 @@ from experiments.timing import checkpoint_thresholds, interpolate_axis
 
 __all__ = [
     "PairError",
+    "CompiledPair",
     "build_problem",
     "compile_pair",
     "curvature_along_path",
@@ -130,14 +131,42 @@ def _solver(problem, opt: OptimizerSpec, *, record_path: bool):
     return jax.jit(jax.vmap(solve))
 
 
-def compile_pair(spec: ExperimentSpec, problem, opt: OptimizerSpec, x0s, device=None):
-    """Lower and compile one pair ahead of time: ``(executable, seconds, record_path)``."""
+class CompiledPair(NamedTuple):
+    """One pair compiled ahead of time.
+
+    executable: the program that is run and timed; seconds: wall time to trace, lower and
+    compile it; record_path: whether it also records the iterates (``trace.x``);
+    cache_hits, cache_misses: executables loaded from and written to the persistent
+    compilation cache by this compile (0, 0 when the cache is off).
+    """
+
+    executable: Any
+    seconds: float
+    record_path: bool
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    @property
+    def cache(self) -> Optional[str]:
+        """"hit" (every program loaded from the cache), "miss", "partial", or None (cache off)."""
+        if not self.cache_hits and not self.cache_misses:
+            return None
+        return "hit" if not self.cache_misses else "miss" if not self.cache_hits else "partial"
+
+
+def compile_pair(spec: ExperimentSpec, problem, opt: OptimizerSpec, x0s, device=None) -> CompiledPair:
+    """Lower and compile one pair ahead of time (one program per pair: see the module
+    docstring for why the path is recorded by the timed program itself)."""
+    from experiments import compile_cache
+
     record_path = spec.record_path and problem.dim <= spec.plots.path_max_dim
     gtols = jnp.full((x0s.shape[0],), opt.gtol, dtype=x0s.dtype)
-    with precision(spec.dtype), jax.default_device(device or x0s.devices().pop()):
+    with precision(spec.dtype), jax.default_device(device or x0s.devices().pop()), \
+            compile_cache.counting() as counts:
         t0 = time.perf_counter()
-        compiled = _solver(problem, opt, record_path=record_path).lower(x0s, gtols).compile()
-        return compiled, time.perf_counter() - t0, record_path
+        executable = _solver(problem, opt, record_path=record_path).lower(x0s, gtols).compile()
+        seconds = time.perf_counter() - t0
+    return CompiledPair(executable, seconds, record_path, counts[0], counts[1])
 
 
 def _timed(compiled, x0s, gtols, repeats: int = 1):
@@ -267,22 +296,23 @@ def run_pair(spec: ExperimentSpec, ps: ProblemSpec, problem, opt: OptimizerSpec,
     if compiled is None:
         phase("compiling")
         compiled = compile_pair(spec, problem, opt, x0s)
-    compiled, compile_s, record_path = compiled
+    compile_s, record_path = compiled.seconds, compiled.record_path
     phase("running")
     gtols = jnp.full((batch,), opt.gtol, dtype=x0s.dtype)
-    out, run_s = _timed(compiled, x0s, gtols, spec.repeats)
+    out, run_s = _timed(compiled.executable, x0s, gtols, spec.repeats)
     res = jax.device_get(out)
     nit = np.asarray(res.nit, dtype=np.int64)
 
     time_axis = np.full(opt.max_iter + 1, np.nan)
     if spec.measure_time:
         phase("timing checkpoints")
-        time_axis, run_s = measured_time_axis(compiled, x0s, res, opt, run_s, spec.repeats)
+        time_axis, run_s = measured_time_axis(compiled.executable, x0s, res, opt, run_s, spec.repeats)
 
+    path = np.asarray(res.trace.x, dtype=np.float64) if record_path else None
     eig = None
-    if record_path and spec.plots.curvature:
+    if path is not None and spec.plots.curvature:
         phase("curvature")
-        eig = curvature_along_path(problem.fun, np.asarray(res.trace.x), nit)
+        eig = curvature_along_path(problem.fun, path, nit)
 
     status = np.asarray(res.status, dtype=np.int64)
     messages = [optimizers.STATUS_MESSAGES.get(int(s), f"unknown status {int(s)}") for s in status]
@@ -322,9 +352,9 @@ def run_pair(spec: ExperimentSpec, ps: ProblemSpec, problem, opt: OptimizerSpec,
         num["nhvp"].append(nhvp)
         num["evaluations"].append(evals)
         num["time"].append(time_axis[:k])
-        path = np.asarray(tr.x[b, :k], dtype=np.float64) if (record_path and problem.dim == 2) else None
-        num["x"].append(path[:, 0] if path is not None else np.full(k, np.nan))
-        num["y"].append(path[:, 1] if path is not None else np.full(k, np.nan))
+        xy = path[b, :k] if (path is not None and problem.dim == 2) else None
+        num["x"].append(xy[:, 0] if xy is not None else np.full(k, np.nan))
+        num["y"].append(xy[:, 1] if xy is not None else np.full(k, np.nan))
         num["eig_min"].append(eig[b, :k, 0] if eig is not None else np.full(k, np.nan))
         num["eig_max"].append(eig[b, :k, 1] if eig is not None else np.full(k, np.nan))
     trace = {k: np.concatenate([np.asarray(c, dtype=object if k in ("problem", "label", "method") else None)
@@ -332,7 +362,8 @@ def run_pair(spec: ExperimentSpec, ps: ProblemSpec, problem, opt: OptimizerSpec,
     trace.update({k: np.concatenate(v) for k, v in num.items()})
     pair = {"problem": ps.label, "label": opt.label, "method": opt.method, "starts": batch,
             "compile_seconds": compile_s, "run_seconds": run_s, "max_iter": opt.max_iter,
-            "record_path": record_path, "time_axis": "measured" if spec.measure_time else None}
+            "record_path": record_path, "time_axis": "measured" if spec.measure_time else None,
+            "compile_cache": compiled.cache}
     return PairOutcome(pair, runs, trace)
 
 
@@ -395,13 +426,17 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
                 writer.resume(resume, done)
             else:
                 meta = [_problem_meta(ps, p, x) for ps, p, x in zip(spec.problems, instances, starts)]
-                writer.start(spec, environment(device), problems=meta)
+                env = environment(device)
+                cache = compile_cache.state()
+                if cache is not None:
+                    env["compilation_cache"] = cache.record()
+                writer.start(spec, env, problems=meta)
             jobs = [(ps, problem, x0s, opt) for ps, problem, x0s in zip(spec.problems, instances, starts)
                     for opt in spec.optimizers]
             if progress is not None:
                 for ps, _, _, opt in jobs:
                     if (ps.label, opt.label) in done:
-                        progress.step(f"{ps.label} x {opt.label}: kept from the interrupted run")
+                        progress.step(f"{ps.label} x {opt.label}: kept from the interrupted run", kept=True)
             todo = [j for j in jobs if (j[0].label, j[3].label) not in done]
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="curvax-compile")
             try:
@@ -433,12 +468,16 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
                         writer.add(outcome.pair, outcome.runs, outcome.trace)
                         if progress is not None:
                             p = outcome.pair
-                            progress.step(f"{name}: compile {p['compile_seconds']:.2f} s, "
+                            cached = " (cached)" if p.get("compile_cache") == "hit" else ""
+                            progress.step(f"{name}: compile {p['compile_seconds']:.2f} s{cached}, "
                                           f"run {p['run_seconds']:.3g} s ({p['starts']} starts)")
             except BaseException as err:
                 pool.shutdown(wait=False, cancel_futures=True)
                 _finish_after(writer, "interrupted" if isinstance(err, KeyboardInterrupt) else "failed")
                 raise
             pool.shutdown(wait=True)
+            cache = compile_cache.state()
+            if cache is not None:
+                writer.update_environment(compilation_cache=cache.record())
             writer.finish("complete")
     return writer.results

@@ -3,7 +3,7 @@
 XLA reads ``XLA_FLAGS`` once, when JAX creates its first backend, and aborts the process on
 a flag it does not register (``Unknown flags in XLA_FLAGS: ...``). Flags come and go between
 jaxlib releases (``--xla_cpu_use_fusion_emitters`` first exists in jaxlib 0.5.3), so a flag
-we add on the user's behalf (the test suite's conftest, later perhaps the CLI) goes through
+we add on the user's behalf (the test suite's conftest, the CLI's :func:`set_cli_flags`) goes through
 ``with_flag``, which adds it only where ``known_xla_flag`` finds it.
 
 ``known_xla_flag`` looks for the flag's name as a NUL-terminated C string in jaxlib's
@@ -25,7 +25,7 @@ import importlib.util
 import mmap
 import os
 
-__all__ = ["known_xla_flag", "with_flag"]
+__all__ = ["CLI_FLAGS", "known_xla_flag", "set_cli_flags", "with_flag"]
 
 _LIB_SUFFIXES = (".so", ".dylib", ".pyd", ".dll")
 _NAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
@@ -85,3 +85,28 @@ def with_flag(xla_flags: str, name: str, value: str | bool | int | float) -> str
         return xla_flags
     text = str(value).lower() if isinstance(value, bool) else str(value)
     return f"{xla_flags} --{flag}={text}".strip()
+
+
+#: The XLA options the ``curvax`` command sets for its own process when the user has not set
+#: ``XLA_FLAGS``. XLA:CPU's fusion emitters (on by default since jaxlib 0.5) spend about twice
+#: the compile time on the small while-loops of a run for no gain in run time: the quickstart
+#: config's 18 programs took 17.8 s of compile CPU time with them and 7.7 s without, with the
+#: same run times (docs/benchmarks.md, "The main job").
+CLI_FLAGS = (("xla_cpu_use_fusion_emitters", False),)
+
+
+def set_cli_flags(environ=None) -> str | None:
+    """Set ``XLA_FLAGS`` in ``environ`` (default ``os.environ``) to :data:`CLI_FLAGS`, each
+    only where the installed jaxlib knows it, unless ``XLA_FLAGS`` is set already (the
+    user's choice wins, even an empty one). Returns what it set, or None. It takes effect
+    only before JAX starts its CPU backend, so the CLI calls it first thing."""
+    environ = os.environ if environ is None else environ
+    if "XLA_FLAGS" in environ:
+        return None
+    flags = ""
+    for name, value in CLI_FLAGS:
+        flags = with_flag(flags, name, value)
+    if not flags:
+        return None
+    environ["XLA_FLAGS"] = flags
+    return flags
