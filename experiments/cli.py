@@ -1,4 +1,9 @@
-"""Command line: ``curvax run | resume | plot | list`` (also ``python -m experiments``).
+"""Command line: ``curvax run | resume | plot | list | cache`` (also ``python -m experiments``).
+
+The command owns its process: before JAX starts it sets the XLA options of
+:data:`experiments.xla_flags.CLI_FLAGS` unless ``XLA_FLAGS`` is set, and ``run``/``resume``
+turn on JAX's persistent compilation cache (:mod:`experiments.compile_cache`; off with
+``--no-cache`` or ``compilation_cache = false`` in the config).
 
 Exit status: 0 done; 1 a run failed (an error, or a file that cannot be written: the line
 names it); 2 a bad config or bad arguments (nothing written); 128 + the signal's number when
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -27,35 +33,81 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="curvax",
         description="Compare second-order and first-order optimizers on test loss surfaces from TOML configs.",
+        epilog="Start with: curvax run configs/quickstart.toml. Each command has its own --help. "
+               "Exit status: 0 done, 1 a run failed, 2 a bad config or arguments, 130 Ctrl-C.",
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{run,resume,plot,list}")
+    p.add_argument("--version", action="version", version=f"curvax {_version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,resume,plot,list,cache}")
 
-    run = sub.add_parser("run", help="run a config: every problem x optimizer x start, then plot")
+    run = sub.add_parser(
+        "run", help="run a config: every problem x optimizer x start, then plot",
+        description="Validate the config, then run every (problem, optimizer) pair over all its starts in "
+                    "one compiled, vmapped call each; record results.json, trace.csv, environment.json and "
+                    "solved.csv in the output folder, print a summary table and draw the figures. Programs "
+                    "are kept in a compilation cache (see: curvax cache --help), so a second run of the same "
+                    "config compiles nothing. Ctrl-C keeps the finished pairs: continue with curvax resume.",
+        epilog="The config schema, with every key: docs/configs.md.")
     run.add_argument("config", type=Path, help="a TOML experiment config (see docs/configs.md)")
     run.add_argument("--out", type=Path, default=None,
                      help="output folder (must be new or empty); default runs/<name>/<timestamp>/")
     run.add_argument("--runs-dir", type=Path, default=Path("runs"),
                      help="parent of the default output folder (default: ./runs)")
-    run.add_argument("--device", choices=("cpu", "gpu", "auto"), default=None,
-                     help="override the config's device")
-    run.add_argument("--no-plots", action="store_true", help="write the records only")
-    run.add_argument("--svg", action="store_true", help="also write SVG figures")
+    _running_options(run)
 
-    res = sub.add_parser("resume", help="continue an interrupted run (keeps its finished pairs)")
-    res.add_argument("run_dir", type=Path)
-    res.add_argument("--device", choices=("cpu", "gpu", "auto"), default=None)
-    res.add_argument("--no-plots", action="store_true")
-    res.add_argument("--svg", action="store_true")
+    res = sub.add_parser(
+        "resume", help="continue an interrupted run (keeps its finished pairs)",
+        description="Run the pairs an interrupted or failed run did not finish, with the config copy stored "
+                    "in RUN_DIR (refused if that copy was edited), then print the table and draw the figures.")
+    res.add_argument("run_dir", type=Path, help="the run folder (holds results.json and config.toml)")
+    _running_options(res)
 
-    plot = sub.add_parser("plot", help="re-draw the plots of a stored run (nothing is re-run)")
-    plot.add_argument("run_dir", type=Path)
+    cache = sub.add_parser(
+        "cache", help="show or clear the compilation cache",
+        description="curvax run keeps the compiled programs in JAX's persistent compilation cache, in "
+                    "$CURVAX_CACHE_DIR or else the user's cache folder (~/.cache/curvax/jax on Linux). "
+                    "Entries are keyed by JAX on the program, the jax/jaxlib versions, the XLA flags and "
+                    "the device, so a stale entry is never used. Turn it off per run with --no-cache, per "
+                    "config with compilation_cache = false, or everywhere with CURVAX_CACHE=0.")
+    cache.add_argument("action", nargs="?", choices=("info", "clear"), default="info",
+                       help="info (default): where it is and how big; clear: remove every entry")
+
+    plot = sub.add_parser(
+        "plot", help="re-draw the plots of a stored run (nothing is re-run)",
+        description="Draw the figures of a stored run from its records (results.json, trace.csv) and print "
+                    "their paths; the [plots] table of the run's config copy says which.")
+    plot.add_argument("run_dir", type=Path, help="the run folder")
     plot.add_argument("--svg", action="store_true", help="also write SVG figures")
     plot.add_argument("--out", type=Path, default=None, help="folder for the figures (default RUN_DIR/plots)")
 
-    lst = sub.add_parser("list", help="list the problems or the methods a config can name")
+    lst = sub.add_parser(
+        "list", help="list the problems or the methods a config can name",
+        description="problems: name, dimension at the default parameters, tags and description of every "
+                    "built-in problem (name them in [[problems]]; --long adds their parameters). methods: "
+                    "every optimizer's name and what it is (name them in [[optimizers]] method = ...; "
+                    "--long adds the options and their defaults).")
     lst.add_argument("what", nargs="?", choices=("problems", "methods"), default="problems")
-    lst.add_argument("--tag", default=None, help="only problems with this tag")
+    lst.add_argument("--tag", default=None, help="only problems with this tag (e.g. 2d, mgh, cutest)")
+    lst.add_argument("-l", "--long", action="store_true", help="also the parameters / options and their defaults")
     return p
+
+
+def _running_options(command) -> None:
+    """The options ``run`` and ``resume`` share."""
+    command.add_argument("--device", choices=("cpu", "gpu", "auto"), default=None,
+                         help="override the config's device")
+    command.add_argument("--no-plots", action="store_true", help="write the records only")
+    command.add_argument("--svg", action="store_true", help="also write SVG figures")
+    command.add_argument("--no-cache", action="store_true",
+                         help="compile everything afresh: do not read or write the compilation cache")
+
+
+def _version() -> str:
+    import importlib.metadata as md
+
+    try:
+        return md.version("curvax")
+    except md.PackageNotFoundError:  # run from a checkout that is not installed
+        return "(not installed)"
 
 
 def _err(message: str) -> None:
@@ -66,9 +118,14 @@ def main(argv=None) -> int:
     """Entry point of the ``curvax`` console script; returns the exit status."""
     from experiments import stop
 
+    from experiments.xla_flags import set_cli_flags
+
+    set_cli_flags()
     restore = stop.install()
     try:
         args = _parser().parse_args(argv)
+        if args.command == "cache":
+            return _cache(args)
         if args.command == "run":
             return _run(args)
         if args.command == "resume":
@@ -196,6 +253,7 @@ def _execute(spec, run_dir: Path, args, resume) -> int:
     from experiments.runner import PairError, run_experiment
 
     stop.check()
+    _start_cache(spec, args)
 
     progress = ProgressBar(len(spec.problems) * len(spec.optimizers))
     status = EXIT_OK
@@ -288,15 +346,106 @@ def _plot(args) -> int:
     return EXIT_OK
 
 
-def _list(args) -> int:
-    if args.what == "methods":
-        import optimizers
+def _start_cache(spec, args) -> None:
+    from experiments import compile_cache
 
-        for name in optimizers.method_names():
-            opts = optimizers.method_options(name)
-            shown = ", ".join(f"{k}={v!r}" for k, v in opts.items() if not callable(v))
-            print(f"{name:<20} {shown}")
+    if getattr(args, "no_cache", False):
+        compile_cache.disabled("--no-cache")
+    elif compile_cache.off_by_environment():
+        compile_cache.disabled(f"CURVAX_CACHE={os.environ['CURVAX_CACHE']}")
+    elif not spec.compilation_cache:
+        compile_cache.disabled("compilation_cache = false in the config")
+    else:
+        compile_cache.enable()
+
+
+def _cache(args) -> int:
+    from experiments import compile_cache
+
+    if args.action == "clear":
+        try:
+            removed = compile_cache.clear()
+        except compile_cache.NotACache as err:
+            _err(str(err))
+            return EXIT_USAGE
+        except OSError as err:
+            _err(f"cannot clear the compilation cache: {_os_error(err)}")
+            return EXIT_FAILED
+        print(f"curvax: removed {removed} file(s) from {compile_cache.cache_dir()}")
         return EXIT_OK
+    info = compile_cache.info()
+    print(f"compilation cache: {info['dir']}")
+    if not info["exists"]:
+        print("  (not created yet: the first `curvax run` creates it)")
+    else:
+        print(f"  {info['entries']} file(s), {_size(info['bytes'])}")
+    print("  set CURVAX_CACHE_DIR to move it; `curvax run --no-cache` or `compilation_cache = false` "
+          "in a config turns it off")
+    return EXIT_OK
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _list(args) -> int:
+    from experiments import catalog
+
+    live = "optimizers" in sys.modules or "experiments.problems" in sys.modules
+    if args.what == "methods":
+        for m in (catalog.build() if live else catalog.load())["methods"]:
+            _print_row(f"{m['name']:<20} ", m["doc"])
+            if args.long:
+                shown = ", ".join(f"{k}={v!r}" for k, v in m["options"].items())
+                print(f"{'':<20} options: {shown}")
+        return EXIT_OK
+    data = None
+    if args.tag is not None and not live:
+        data = catalog.load()
+        if any(args.tag in d["tags"] for d in data["deferred"]):
+            data = None  # a deferred source's problems: only its package knows them
+    if data is None and (args.tag is not None or live):
+        return _list_live_problems(args)
+    data = data or catalog.load()
+    rows = [p for p in data["problems"] if args.tag is None or args.tag in p["tags"]]
+    if not rows:
+        _err(f"no problem has the tag {args.tag!r}; known tags: "
+             + ", ".join(sorted({t for p in data["problems"] for t in p["tags"]})))
+        return EXIT_USAGE
+    nw = max(len(p["name"]) for p in rows)
+    _problem_header(nw)
+    for p in rows:
+        _problem_row(nw, p["name"], p["dim"], p["tags"], p["description"], p["params"], args.long)
+    if args.tag is None:
+        for d in data["deferred"]:
+            print(f"\n{d['what']} ({d['prefix']}*): curvax list problems --tag {d['tags'][0]}")
+    return EXIT_OK
+
+
+def _problem_header(nw: int) -> None:
+    _print_row(f"{'name':<{nw}} {'dim':>5}  {'tags':<26} ", "description")
+
+
+def _problem_row(nw, name, dim, tags, description, params, long) -> None:
+    _print_row(f"{name:<{nw}} {dim:>5}  {', '.join(tags):<26} ", description)
+    if long and params:
+        print(f"{'':<{nw}} {'':>5}  parameters: " + ", ".join(f"{k}={v!r}" for k, v in params.items()))
+
+
+def _print_row(head: str, tail: str) -> None:
+    """``head`` then ``tail``, cut to the terminal's width on a terminal (whole into a pipe)."""
+    import shutil
+
+    line = head + tail
+    width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else None
+    print(line if width is None or len(line) <= width else line[: max(width - 3, len(head))] + "...")
+
+
+def _list_live_problems(args) -> int:
     from experiments import problems as registry
 
     try:
@@ -308,8 +457,11 @@ def _list(args) -> int:
         missing = registry.unavailable(tag=args.tag)
         _err(f"no problem has the tag {args.tag!r}" + (f": {missing}" if missing else ""))
         return EXIT_USAGE
+    nw = max(len(name) for name in names)
+    _problem_header(nw)
     for name in names:
-        params = registry.params(name)
-        shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
-        print(f"{name:<28} {shown}")
+        problem = registry.get(name)
+        description = problem.description or (registry._entry(name).factory.__doc__ or "")
+        lines = [line.strip() for line in description.strip().splitlines() if line.strip()]
+        _problem_row(nw, name, problem.dim, problem.tags, lines[0] if lines else "", registry.params(name), args.long)
     return EXIT_OK
