@@ -7,41 +7,62 @@ import csv
 import io
 import math
 import sys
+import textwrap
 from collections import Counter
 
 import numpy as np
 
-__all__ = ["ProgressBar", "SOLVED_COLUMNS", "SUITE_MIN_PROBLEMS", "solved_csv", "solved_rows", "solved_table",
-           "summary_rows", "summary_table"]
+__all__ = ["ProgressBar", "SOLVED_COLUMNS", "SUITE_MIN_PROBLEMS", "TABLE_WIDTH", "solved_csv", "solved_rows",
+           "solved_table", "summary_rows", "summary_table"]
 
 
 class ProgressBar:
-    """``[#####-----]  7/24  problem x method  ...`` on a stream (stderr by default).
+    """``[#####-----]  7/24  0:41 elapsed, ~1:10 left  problem x method: compiling`` on a
+    stream (stderr by default).
 
-    On a terminal the bar is redrawn in place; otherwise one line is printed per step.
+    On a terminal the bar is redrawn in place (cut to the terminal's width); otherwise one
+    line is printed per finished pair, with the elapsed time. The estimate of the time left
+    is the mean time per finished pair so far times the pairs left (shown from the second
+    finished pair on; pairs kept from an interrupted run do not count).
     """
 
-    def __init__(self, total: int, stream=None, width: int = 24):
+    def __init__(self, total: int, stream=None, width: int = 24, clock=None):
+        import time
+
         self.total = max(int(total), 1)
         self.stream = sys.stderr if stream is None else stream
         self.width = width
         self.done = 0
+        self.kept = 0
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._last_len = 0
+        self._clock = clock or time.monotonic
+        self._start = self._clock()
 
     def _bar(self) -> str:
         filled = int(round(self.width * self.done / self.total))
         return "[" + "#" * filled + "-" * (self.width - filled) + f"] {self.done:>{len(str(self.total))}}/{self.total}"
 
+    def _times(self) -> str:
+        elapsed = self._clock() - self._start
+        text = f"{_clock_text(elapsed)} elapsed"
+        ran = self.done - self.kept
+        left = self.total - self.done
+        if ran >= 2 and left > 0:
+            text += f", ~{_clock_text(elapsed / ran * left)} left"
+        return text
+
     def show(self, text: str) -> None:
         """Show ``text`` beside the bar without advancing it (the pair now running)."""
         if self.tty:
-            self._write(f"{self._bar()}  {text}")
+            self._write(f"{self._bar()}  {self._times()}  {text}")
 
-    def step(self, text: str) -> None:
-        """Advance by one finished pair and show ``text``."""
+    def step(self, text: str, kept: bool = False) -> None:
+        """Advance by one finished pair and show ``text``; ``kept``: a pair an interrupted
+        run had finished (not counted in the estimate)."""
         self.done += 1
-        line = f"{self._bar()}  {text}"
+        self.kept += bool(kept)
+        line = f"{self._bar()}  {self._times()}  {text}"
         if self.tty:
             self._write(line)
             if self.done >= self.total:
@@ -56,10 +77,23 @@ class ProgressBar:
             self.stream.flush()
 
     def _write(self, line: str) -> None:
+        import shutil
+
+        columns = shutil.get_terminal_size((100, 24)).columns
+        if len(line) >= columns:
+            line = line[: max(columns - 4, 10)] + "..."
         pad = max(self._last_len - len(line), 0)
         self.stream.write("\r" + line + " " * pad)
         self.stream.flush()
         self._last_len = len(line)
+
+
+def _clock_text(seconds: float) -> str:
+    """``0:07``, ``12:30``, ``1:02:03``."""
+    seconds = int(round(max(seconds, 0.0)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _median(values):
@@ -118,31 +152,67 @@ def _fmt(value, kind) -> str:
     return str(value)
 
 
-def summary_table(results: dict) -> str:
-    """The end-of-run table: problem x method -> gap (or f), iterations, evaluations, time, status.
+#: The widest line the end-of-run table prints (the note below it is wrapped to it too).
+TABLE_WIDTH = 100
 
-    Gap, iterations and evaluations are medians over the starts; time is the measured run
-    time of the pair's one vmapped call (all starts), compile time apart.
+
+def summary_table(results: dict, width: int = TABLE_WIDTH) -> str:
+    """The end-of-run table: problem x method -> f - f* (or f), iterations, evaluations,
+    times, and how many starts converged; then why the others did not, counted per reason.
+
+    f - f*, iterations and evaluations are medians over the starts; run s is the measured
+    time of the pair's one vmapped call (all starts), compile s apart. No line is wider
+    than ``width``: long problem and method labels are cut (``...``) to fit.
     """
     rows = summary_rows(results)
-    header = ["problem", "method", "starts", "f - f* / f", "iters", "evals", "run s", "compile s", "status"]
+    header = ["problem", "method", "starts", "f - f*", "iters", "evals", "run s", "compile s", "converged"]
     table = [header]
     for r in rows:
         value = _fmt(r["value"], "e") + ("" if r["value_is_gap"] else " (f)")
         table.append([r["problem"], r["label"], str(r["starts"]), value, _fmt(r["nit"], "i"),
                       _fmt(r["evaluations"], "i"), _fmt(r["run_seconds"], "s"), _fmt(r["compile_seconds"], "s"),
-                      r["status"]])
+                      f"{r['converged']}/{r['starts']}"])
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    right = {2, 3, 4, 5, 6, 7}
+    over = sum(widths) + 2 * (len(widths) - 1) - width
+    for col in (0, 1):  # cut the label columns, problem first, to no less than 12 characters
+        if over > 0:
+            cut = min(over, max(widths[col] - 12, 0))
+            widths[col] -= cut
+            over -= cut
+    right = {2, 3, 4, 5, 6, 7, 8}
     lines = []
     for j, row in enumerate(table):
-        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        cells = [_clip(c, w).rjust(w) if i in right else _clip(c, w).ljust(w)
+                 for i, (c, w) in enumerate(zip(row, widths))]
         lines.append("  ".join(cells).rstrip())
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
-    note = ("f - f* / f: median gap to the known minimum (or median f where none is known); "
-            "iters, evals: medians over starts; evals = nfev + ngev + 2 nhvp; run s: one vmapped call for all starts")
-    return "\n".join(lines) + "\n" + note
+    lines += _failure_lines(results, width)
+    note = ("f - f*: median gap to the known minimum ((f): median f, where none is known); iters, evals: "
+            "medians over starts; evals = nfev + ngev + 2 nhvp; run s: one vmapped call for all starts")
+    return "\n".join(lines) + "\n" + "\n".join(textwrap.wrap(note, width))
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 3, 1)] + "..."
+
+
+def _failure_lines(results: dict, width: int) -> list[str]:
+    """``not converged: maximum number of iterations reached 9 (GD 6, Adam 3); ...``, one
+    reason per line (wrapped), the runs of each method counted; nothing when all converged."""
+    reasons: dict = {}
+    for r in results.get("runs", []):
+        if not r["success"]:
+            reason = r["message"].split(":")[0].split(";")[0]
+            reasons.setdefault(reason, Counter())[r["label"]] += 1
+    if not reasons:
+        return []
+    out = ["", "not converged:"]
+    for reason, by_label in sorted(reasons.items(), key=lambda kv: -sum(kv[1].values())):
+        detail = ", ".join(f"{label} {n}" for label, n in by_label.most_common())
+        out += textwrap.wrap(f"{reason}: {sum(by_label.values())} run(s) ({detail})", width,
+                             initial_indent="  ", subsequent_indent="    ")
+    return out
 
 
 # The outcome of a run in the solved/failed table: solved, else why not (by optimizer status).

@@ -115,6 +115,19 @@ def test_summary_table_medians_and_status(tmp_path):
     assert lines[2].split()[:7] == ["p", "A", "3", "3.00e-09", "30", "60", "0.25"]
     assert lines[3].split()[:5] == ["q", "A", "1", "-2.00e+00", "(f)"]
     assert "one Hv" not in table and "2 nhvp" in table
+    assert lines[2].split()[-1] == "2/3" and lines[3].split()[-1] == "1/1"
+    assert "  maximum number of iterations reached: 1 run(s) (A 1)" in lines
+
+
+def test_summary_table_fits_100_columns_whatever_the_labels():
+    runs = [{"problem": "cutest_" + "x" * 60 + str(i), "label": "Trust-NCG with a very long label indeed", "f": 1.0,
+             "f_star": 0.0, "gap": 1.0, "nit": 12345, "evaluations": 99999, "status": 1, "success": False,
+             "message": "maximum number of iterations reached"} for i in range(3)]
+    results = {"runs": runs, "pairs": [{"problem": r["problem"], "label": r["label"], "run_seconds": 123.456,
+                                        "compile_seconds": 1.5} for r in runs]}
+    table = summary_table(results)
+    assert max(len(line) for line in table.splitlines()) <= 100
+    assert table.splitlines()[2].startswith("cutest_xx...")
 
 
 def test_solved_table_counts_each_case_against_the_best_f_reached():
@@ -143,11 +156,16 @@ def test_solved_table_counts_each_case_against_the_best_f_reached():
 
 def test_progress_bar_prints_one_line_per_pair_off_a_terminal():
     stream = io.StringIO()
-    bar = ProgressBar(3, stream=stream)
+    now = [100.0]
+    bar = ProgressBar(4, stream=stream, clock=lambda: now[0])
     bar.show("compiling")  # not a terminal: nothing is redrawn in place
-    for name in ("a", "b", "c"):
+    bar.step("kept", kept=True)  # finished by an interrupted run: no time, not in the estimate
+    for name, seconds in (("a", 10.0), ("b", 20.0), ("c", 61.0)):
+        now[0] += seconds
         bar.step(name)
     bar.close()
     lines = stream.getvalue().splitlines()
-    assert lines == ["[########----------------] 1/3  a", "[################--------] 2/3  b",
-                     "[########################] 3/3  c"]
+    assert lines == ["[######------------------] 1/4  0:00 elapsed  kept",
+                     "[############------------] 2/4  0:10 elapsed  a",
+                     "[##################------] 3/4  0:30 elapsed, ~0:15 left  b",  # 30 s / 2 pairs x 1 left
+                     "[########################] 4/4  1:31 elapsed  c"]
