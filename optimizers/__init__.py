@@ -4,6 +4,7 @@ globalisation (strong-Wolfe or Armijo line search; a trust region with Steihaug-
 Moré-Sorensen or dogleg subproblems; Levenberg-Marquardt damping), plus Hessian-free and
 saddle-free Newton; usable as ``minimize``/``least_squares`` calls or as optax transforms."""
 
+from optimizers._batch import minimize_batch
 from optimizers._callback import CallbackInfo
 from optimizers._compose import Direction, Globalisation, Model, Proposal, compose
 from optimizers._driver import check_memory, estimate_memory, minimize
@@ -65,6 +66,7 @@ __all__ = [
     "method_names",
     "method_options",
     "minimize",
+    "minimize_batch",
     "newton",
     "newton_cg",
     "nonlinear_cg",

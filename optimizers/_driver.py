@@ -39,6 +39,42 @@ _STEP_TOL = real(0.0, "relative tolerance of a stopping test (0: off)", 0.0, lo_
 _MAX_ITER = 2**31 - 2  # the iteration counter is int32
 
 
+def check_call(method, options, tolerances: dict, relative_gtol, max_iter, record_path, batch=None):
+    """The checks ``minimize`` runs on its arguments before compiling: ``(spec, options with
+    defaults, tolerances)``. ``batch``: a number of starts, whose tolerances may also be
+    vectors of that length (one per start)."""
+    spec = get_method(method)
+    opts = resolve(spec, options)
+    tols = {}
+    for name, value in tolerances.items():
+        check = _GTOL if name == "gtol" else _STEP_TOL
+        try:
+            if batch is not None and jnp.ndim(value) == 1:
+                if jnp.shape(value) != (batch,):
+                    raise ValueError(f"a vector of tolerances needs one per start ({batch}), got shape "
+                                     f"{jnp.shape(value)}")
+                if not isinstance(value, jax.core.Tracer):
+                    for v in np.asarray(value).tolist():
+                        check.check(v)
+                tols[name] = value
+            else:
+                tols[name] = check.check(value)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{name}: {err}") from None
+    if not isinstance(relative_gtol, bool):
+        raise TypeError(f"relative_gtol must be True or False, got {relative_gtol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int):
+        raise TypeError(f"max_iter must be a concrete Python int >= 0, got {max_iter!r}")
+    if max_iter < 0:
+        raise ValueError(f"max_iter must be >= 0, got {max_iter}")
+    if max_iter > _MAX_ITER:
+        raise ValueError(f"max_iter must be <= 2**31 - 2 = {_MAX_ITER} (the iteration counter "
+                         f"is int32), got {max_iter}")
+    if not isinstance(record_path, bool):
+        raise TypeError(f"record_path must be True or False, got {record_path!r}")
+    return spec, opts, tols
+
+
 def minimize(
     fun: Callable,
     x0,
@@ -129,25 +165,8 @@ def minimize(
     trace buffer, method state and step workspace cannot fit in the device's memory
     (:func:`optimizers.check_memory`; the message gives the bytes of each part).
     """
-    spec = get_method(method)
-    opts = resolve(spec, options)
-    tols = {}
-    for name, value, check in (("gtol", gtol, _GTOL), ("ftol", ftol, _STEP_TOL), ("xtol", xtol, _STEP_TOL)):
-        try:
-            tols[name] = check.check(value)
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"{name}: {err}") from None
-    if not isinstance(relative_gtol, bool):
-        raise TypeError(f"relative_gtol must be True or False, got {relative_gtol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int):
-        raise TypeError(f"max_iter must be a concrete Python int >= 0, got {max_iter!r}")
-    if max_iter < 0:
-        raise ValueError(f"max_iter must be >= 0, got {max_iter}")
-    if max_iter > _MAX_ITER:
-        raise ValueError(f"max_iter must be <= 2**31 - 2 = {_MAX_ITER} (the iteration counter "
-                         f"is int32), got {max_iter}")
-    if not isinstance(record_path, bool):
-        raise TypeError(f"record_path must be True or False, got {record_path!r}")
+    spec, opts, tols = check_call(method, options, dict(gtol=gtol, ftol=ftol, xtol=xtol), relative_gtol,
+                                  max_iter, record_path)
     check_callback(callback)
     implicit_options(implicit_diff)
     check_problem(fun, x0, args, has_aux)
@@ -259,8 +278,8 @@ def _unpack(buffer, record_path) -> Trace:
     return Trace(*cols, x=buffer[:, 5:] if record_path else None)
 
 
-def _run(spec: Method, objective, z0, stop: _Stopping, opts, record_path, callback) -> _Carry:
-    dtype = z0.dtype
+def _first(spec: Method, objective, z0, stop: _Stopping, opts, record_path):
+    """The loop's state at x0 (``trace`` left None) and the trace's row 0."""
     f0, g0 = objective.value_and_grad(z0)
     one = jnp.ones((), jnp.int32)
     it0 = Iterate(z0, f0, g0, one, one, 0 * one, jnp.zeros((), bool))
@@ -269,41 +288,52 @@ def _run(spec: Method, objective, z0, stop: _Stopping, opts, record_path, callba
     finite0 = jnp.isfinite(f0) & jnp.isfinite(gnorm0)
     status0 = jnp.where(finite0, _status(stop, it0, it0, gnorm0, finite0, 0),
                         st.NONFINITE_START).astype(jnp.int32)
+    carry0 = _Carry(it0, state0, jnp.zeros((), jnp.int32), status0, gnorm0, None)
+    return carry0, _trace_row(it0, gnorm0, record_path)
 
-    def row(it, gnorm):
-        head = _row(it, gnorm)
-        return jnp.concatenate([head, it.x]) if record_path else head
 
+def _trace_row(it: Iterate, gnorm, record_path):
+    head = _row(it, gnorm)
+    return jnp.concatenate([head, it.x]) if record_path else head
+
+
+def _advance(spec: Method, objective, c: _Carry, stop: _Stopping, opts, record_path):
+    """One iteration from the state ``c`` (its ``trace`` untouched): the new state and the
+    trace row of the new iterate (to be written at row ``new.k``)."""
+    it = c.it
+    new, state = spec.step(objective, it, c.state, opts)
+    k = c.k + 1
+    gnorm = _inf_norm(new.g)
+    finite = jnp.isfinite(new.f) & jnp.isfinite(gnorm)
+    # A non-finite point is never returned: keep the previous one (with the new counts).
+    new = new._replace(x=jnp.where(finite, new.x, it.x), f=jnp.where(finite, new.f, it.f),
+                       g=jnp.where(finite, new.g, it.g))
+    gnorm = jnp.where(finite, gnorm, c.gnorm)
+    status = _status(stop, it, new, gnorm, finite, k)
+    return c._replace(it=new, state=state, k=k, status=status, gnorm=gnorm), _trace_row(new, gnorm, record_path)
+
+
+def _run(spec: Method, objective, z0, stop: _Stopping, opts, record_path, callback) -> _Carry:
+    carry0, first = _first(spec, objective, z0, stop, opts, record_path)
     # The trace: one (max_iter + 1, 5 [+ n]) buffer, a row written per iteration.
-    first = row(it0, gnorm0)
-    trace0 = jnp.full((stop.max_iter + 1, first.size), jnp.nan, dtype).at[0].set(first)
+    trace0 = jnp.full((stop.max_iter + 1, first.size), jnp.nan, z0.dtype).at[0].set(first)
+
     def report(k, it, gnorm):
         if callback is not None:
             x = (objective.unravel(it.x),) if callback.wants_x else ()
             jax.debug.callback(callback, k, it.f, gnorm, *x)
 
-    report(0, it0, gnorm0)
+    report(0, carry0.it, carry0.gnorm)
 
     def cond(c: _Carry):
         return c.status == st.RUNNING
 
     def body(c: _Carry) -> _Carry:
-        it = c.it
-        new, state = spec.step(objective, it, c.state, opts)
-        k = c.k + 1
-        gnorm = _inf_norm(new.g)
-        finite = jnp.isfinite(new.f) & jnp.isfinite(gnorm)
-        # A non-finite point is never returned: keep the previous one (with the new counts).
-        new = new._replace(x=jnp.where(finite, new.x, it.x), f=jnp.where(finite, new.f, it.f),
-                           g=jnp.where(finite, new.g, it.g))
-        gnorm = jnp.where(finite, gnorm, c.gnorm)
-        status = _status(stop, it, new, gnorm, finite, k)
-        trace = lax.dynamic_update_index_in_dim(c.trace, row(new, gnorm), k, axis=0)
-        report(k, new, gnorm)
-        return _Carry(new, state, k, status, gnorm, trace)
+        new, row = _advance(spec, objective, c, stop, opts, record_path)
+        report(new.k, new.it, new.gnorm)
+        return new._replace(trace=lax.dynamic_update_index_in_dim(c.trace, row, new.k, axis=0))
 
-    carry0 = _Carry(it0, state0, jnp.zeros((), jnp.int32), status0, gnorm0, trace0)
-    return while_loop(cond, body, carry0)
+    return while_loop(cond, body, carry0._replace(trace=trace0))
 
 
 def estimate_memory(method, n: int, dtype="float64", *, max_iter: int = 1000,

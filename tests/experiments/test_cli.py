@@ -267,7 +267,10 @@ def test_list_names_every_method_and_problem():
     assert status == 0
     assert [line.split()[0] for line in out.splitlines()] == optimizers.method_names()
     status, out, _ = call(["list", "problems", "--tag", "2d"])
-    assert status == 0 and [line.split()[0] for line in out.splitlines()] == problems.names("2d")
+    lines = out.splitlines()
+    assert status == 0 and lines[0].split() == ["name", "dim", "tags", "description"]
+    assert [line.split()[0] for line in lines[1:]] == problems.names("2d")
+    assert all(line.split()[1] == "2" for line in lines[1:])  # the dimension column
     status, _, err = call(["list", "problems", "--tag", "nonesuch"])
     assert status == 2 and "nonesuch" in err
 
