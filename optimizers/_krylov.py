@@ -18,7 +18,6 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from optimizers._options import integer
 from optimizers._loops import while_loop

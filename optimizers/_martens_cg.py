@@ -23,7 +23,6 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from optimizers._krylov import _check_vector, _nonpositive_curvature, _safe_div
 from optimizers._loops import while_loop

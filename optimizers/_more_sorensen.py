@@ -42,7 +42,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from optimizers._loops import while_loop
 from optimizers._subproblem import (
