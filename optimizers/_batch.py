@@ -24,9 +24,8 @@ import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from optimizers import _memory as memory
 from optimizers import _status as st
-from optimizers._driver import _advance, _first, _Stopping, _unpack, check_call
+from optimizers._driver import _advance, _first, _Stopping, _unpack, check_call, check_size
 from optimizers._loops import while_loop
 from optimizers._objective import make_objective
 from optimizers._problem import bind_options, check_problem, close_over
@@ -63,11 +62,7 @@ def minimize_batch(fun: Callable, x0s, method="newton-cg", *, args: tuple = (), 
     check_problem(fun, first, args, False)
     n = sum(int(np.prod(jnp.shape(leaf))) for leaf in jax.tree_util.tree_leaves(first))
     dtype = jnp.result_type(*leaves)
-    if spec.max_dim is not None and n > spec.max_dim:
-        raise ValueError(f"method {spec.name!r} holds a dense {n} x {n} matrix and is for n <= {spec.max_dim}; "
-                         f"x0 has n = {n}: use a matrix-free method (newton-cg, trust-ncg, trust-krylov, lbfgs)")
-    memory.check(memory.estimate(spec, opts, n, dtype, int(max_iter), record_path, batch),
-                 f"minimize_batch(method={spec.name!r})")
+    check_size(spec, opts, n, dtype, max_iter, record_path, batch, "minimize_batch")
     tols = {k: jnp.broadcast_to(jnp.asarray(v, dtype), (batch,)) for k, v in tols.items()}
     static = tuple((k, v) for k, v in opts.items() if spec.options[k].static)
     dynamic = {k: v for k, v in opts.items() if not spec.options[k].static}

@@ -75,6 +75,15 @@ def check_call(method, options, tolerances: dict, relative_gtol, max_iter, recor
     return spec, opts, tols
 
 
+def check_size(spec, opts, n, dtype, max_iter, record_path, batch, caller) -> None:
+    """A dense method past its largest n, or a run that cannot fit in memory: ValueError."""
+    if spec.max_dim is not None and n > spec.max_dim:
+        raise ValueError(f"method {spec.name!r} holds a dense {n} x {n} matrix and is for n <= {spec.max_dim}; "
+                         f"x0 has n = {n}: use a matrix-free method (newton-cg, trust-ncg, trust-krylov, lbfgs)")
+    memory.check(memory.estimate(spec, opts, n, dtype, int(max_iter), record_path, batch),
+                 f"{caller}(method={spec.name!r})")
+
+
 def minimize(
     fun: Callable,
     x0,
@@ -173,11 +182,7 @@ def minimize(
     leaves = jax.tree_util.tree_leaves(x0)
     n = sum(int(np.prod(jnp.shape(leaf))) for leaf in leaves)
     dtype = jnp.result_type(*leaves)
-    if spec.max_dim is not None and n > spec.max_dim:
-        raise ValueError(f"method {spec.name!r} holds a dense {n} x {n} matrix and is for n <= {spec.max_dim}; "
-                         f"x0 has n = {n}: use a matrix-free method (newton-cg, trust-ncg, trust-krylov, lbfgs)")
-    memory.check(memory.estimate(spec, opts, n, dtype, int(max_iter), record_path),
-                 f"minimize(method={spec.name!r})")
+    check_size(spec, opts, n, dtype, max_iter, record_path, 1, "minimize")
     static = tuple((k, v) for k, v in opts.items() if spec.options[k].static)
     dynamic = {k: v for k, v in opts.items() if not spec.options[k].static}
     eager = running_eagerly(x0, args, tols, dynamic)
