@@ -13,17 +13,17 @@ pays only its Python loop and the host round trips). Our time is one call of the
 trust-ncg / trust-krylov ``||g||_2 <= 1e-6`` (at least as strict); scipy Newton-CG has no
 gradient test, it stops when the mean |step| <= xtol = 1e-9 (tighter than its default
 1e-5, to reach a comparable gradient). The final ||g||_inf of every run is printed. Times
-are the best of ``--repeats`` runs after one untimed warm-up run (everywhere). Goals: >= 20x less wall time than scipy's best, with
-no more Hessian-vector products than scipy's best.
+are the best of ``--repeats`` runs after one untimed warm-up run (everywhere). Goals: >= 20x
+less wall time than scipy's best, with no more Hessian-vector products than scipy's best.
 
 Part 2, L-BFGS. Extended Rosenbrock (MGH 21) from the standard start to ||g||_inf <= 1e-6:
 ``minimize(method="lbfgs")`` against ``optax.lbfgs()`` in a jitted ``lax.while_loop`` (the
 documented pattern with ``optax.value_and_grad_from_state``) and ``optimistix.LBFGS``
 (``optimistix.minimise``; its own Cauchy test on steps and values with rtol = atol = 1e-6,
-which here ends below ||g||_inf = 1e-6; the final gradient is printed). All keep 10 pairs. Reference costs: one f+g evaluation, and one product of
-the (2m, n) history with a vector (one full read of the history, at memory bandwidth).
-Goal: <= 0.6x optax's time with no more iterations; per iteration within 1.3x of
-(f+g + one history read).
+which here ends below ||g||_inf = 1e-6; the final gradient is printed). All keep 10 pairs.
+Reference costs: one f+g evaluation, and one product of the (2m, n) history with a vector
+(one full read of the history, at memory bandwidth). Goal: <= 0.6x optax's time with no
+more iterations; per iteration within 1.3x of (f+g + one history read).
 
 Compile time: ``jax.jit(...).lower(x0).compile()``, timed per (problem, method) in parts 1
 and 2 (wall time). Part 3 measures, for every registered method on 2-D Rosenbrock, the
@@ -188,7 +188,7 @@ def part_lbfgs(n, repeats):
     t_fg, _ = best_time(lambda: vg(x0), max(repeats, 5))
     hist = jnp.ones((20, n))
     mv, _ = compiled(lambda h, v: h @ v, hist, x0)
-    t_pass, _ = best_time(lambda: mv(hist, x0), max(repeats, 5))
+    t_pass, _ = best_time(functools.partial(mv, hist, x0), max(repeats, 5))
     del hist
 
     solve, tc = compiled(functools.partial(optimizers.minimize, ext_rosenbrock, method="lbfgs", gtol=GTOL,

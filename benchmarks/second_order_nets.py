@@ -12,7 +12,8 @@ of a compiled loop of ``--products`` evaluations: the gradient (at a moving poin
 Gauss-Newton product J^T H_L J v as hessian-free computes it (``curvature.ggn_operator``
 at a fixed point, which re-linearizes the model in every product: XLA can hoist that
 loop-invariant work); the same with ``jax.linearize`` done once outside the loop; and the
-Hessian-vector product (``curvature.hessian_operator``, as saddle-free-newton uses it). The cost of a hessian-free iteration in gradient units is then
+Hessian-vector product (``curvature.hessian_operator``, as saddle-free-newton uses it). The
+cost of a hessian-free iteration in gradient units is then
 (CG products per iteration) x cost(gnvp) / cost(grad) + (other f and gradient
 evaluations per iteration), with the CG counts taken from the part-2 run.
 
@@ -209,8 +210,8 @@ def main(argv=None):
     ap.add_argument("--adam-probe", type=int, default=300)
     ap.add_argument("--from-json", default=None, help="print the tables of a saved run")
     ap.add_argument("--costs-only", action="store_true", help="part 1 only (no training runs)")
-    ap.add_argument("--merge", nargs="*", help="with --from-json: add the runs of these results.json (replacing runs of the same "
-                         "method and learning rate)")
+    ap.add_argument("--merge", nargs="*", help="with --from-json: add the runs of these results.json "
+                                               "(replacing runs of the same method and learning rate)")
     ap.add_argument("--budget", action="append", default=[], metavar="METHOD=ITERS",
                     help="iteration budget of a method (default adam=3000, lbfgs=5000, "
                          "hessian-free=60, saddle-free-newton=200)")

@@ -76,8 +76,8 @@ def classify_critical_point(
     With lambda_min, lambda_max the extreme eigenvalues and ``tol`` the zero threshold:
     minimum if lambda_min > tol; maximum if lambda_max < -tol; saddle if lambda_min < -tol
     and lambda_max > tol; degenerate otherwise (a near-zero eigenvalue at a semi-definite
-    Hessian) and whenever the eigenvalues or the gradient are not finite. The label describes the Hessian only: compare ``grad_norm`` with
-    your own tolerance to decide whether ``x`` is a critical point at all.
+    Hessian) and whenever the eigenvalues or the gradient are not finite. The label describes
+    the Hessian only: compare ``grad_norm`` with your own tolerance to decide whether ``x`` is a critical point at all.
 
     Args:
       f: scalar function of the pytree ``x``.

@@ -1,9 +1,10 @@
 """experiments: test loss surfaces, TOML configs, a runner, records on disk and plots.
 
-``load(path)`` validates a config into an ``ExperimentSpec``; ``run_experiment(spec, dir)``
-runs every (problem, optimizer, start) and records the results; ``load_run(dir)`` reads them
-back; ``plot_run(dir)`` draws the figures; ``summary_table(results)`` formats the table the
-CLI prints. The command line (``curvax`` / ``python -m experiments``) is ``experiments.cli``.
+``load(path)`` (``loads(text)``) validates a config into an ``ExperimentSpec``;
+``run_experiment(spec, dir)`` runs every (problem, optimizer, start) and records the
+results; ``load_run(dir)`` reads them back; ``plot_run(dir)`` draws the figures;
+``summary_table(results)`` formats the table the CLI prints; ``register(name)`` adds a
+problem family (a factory returning ``draft(fun, x0, ...)``) that configs can then name. The command line (``curvax`` / ``python -m experiments``) is ``experiments.cli``.
 """
 
 import importlib
@@ -13,9 +14,11 @@ import importlib
 # wait for JAX and matplotlib.
 _HOME = {
     "DeviceError": "backend", "precision": "backend", "select_device": "backend",
-    "ConfigError": "config", "ExperimentSpec": "config", "OptimizerSpec": "config", "PlotSpec": "config",
-    "ProblemSpec": "config", "load": "config", "loads": "config",
+    "load": "config", "loads": "config",
+    "ConfigError": "spec", "ExperimentSpec": "spec", "OptimizerSpec": "spec", "PlotSpec": "spec",
+    "ProblemSpec": "spec",
     "plot_run": "plots",
+    "Problem": "problems", "draft": "problems", "register": "problems",
     "TRACE_COLUMNS": "records", "RunData": "records", "load_run": "records",
     "summary_table": "report",
     "run_experiment": "runner",
@@ -41,14 +44,17 @@ __all__ = [
     "ExperimentSpec",
     "OptimizerSpec",
     "PlotSpec",
+    "Problem",
     "ProblemSpec",
     "RunData",
     "TRACE_COLUMNS",
+    "draft",
     "load",
     "load_run",
     "loads",
     "plot_run",
     "precision",
+    "register",
     "run_experiment",
     "select_device",
     "summary_table",

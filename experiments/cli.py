@@ -117,7 +117,6 @@ def _err(message: str) -> None:
 def main(argv=None) -> int:
     """Entry point of the ``curvax`` console script; returns the exit status."""
     from experiments import stop
-
     from experiments.xla_flags import set_cli_flags
 
     set_cli_flags()

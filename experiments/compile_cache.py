@@ -177,7 +177,8 @@ def counting():
 def _entries(path: Path):
     if not path.is_dir():
         return []
-    return [p for p in path.rglob("*") if p.is_file() and p.name != TAG_NAME and not p.name.startswith(".curvax-probe-")]
+    return [p for p in path.rglob("*")
+            if p.is_file() and p.name != TAG_NAME and not p.name.startswith(".curvax-probe-")]
 
 
 def info(path: Path | None = None) -> dict:

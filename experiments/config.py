@@ -12,132 +12,27 @@ import itertools
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
-__all__ = [
-    "AXES",
-    "BAND",
-    "ConfigError",
-    "ExperimentSpec",
-    "FORMATS",
-    "OptimizerSpec",
-    "PlotSpec",
-    "ProblemSpec",
-    "load",
-    "loads",
-]
+from experiments.spec import (
+    AXES,
+    BAND,
+    DEVICES,
+    DTYPES,
+    FORMATS,
+    RUNNER_OPTIMIZER_KEYS,
+    Y_AXES,
+    ConfigError,
+    ExperimentSpec,
+    OptimizerSpec,
+    PlotSpec,
+    ProblemSpec,
+    alternatives,
+)
 
-DTYPES = ("float64", "float32")
-DEVICES = ("cpu", "gpu", "auto")
-AXES = ("iteration", "evaluations", "time")
-Y_AXES = ("gap", "grad_norm")
-FORMATS = ("png", "svg")
-BAND = ("iqr", "range", "none")
-# Keys of an [[optimizers]] table that belong to the runner, not to the method.
-_RUNNER_OPTIMIZER_KEYS = ("method", "label", "max_iter", "gtol")
-# Options filled in by the runner from the problem (never from a config file).
-PROBLEM_SUPPLIED_OPTIONS = ("residual", "model_fn", "loss_fn")
+__all__ = ["ConfigError", "ExperimentSpec", "decode_config", "load", "loads"]
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_TABLE_RE = re.compile(r"^(problems|optimizers)\[(\d+)\]")
-
-
-class ConfigError(ValueError):
-    """A config file that cannot run: ``file: key.path: what is wrong; what is allowed``."""
-
-    def __init__(self, source: str, key: str, message: str):
-        self.source, self.key, self.detail = source, key, message
-        where = f"{source}: "
-        if key:
-            table = _TABLE_RE.match(key)
-            hint = f" (the {_ordinal(int(table[2]))} [[{table[1]}]] table)" if table else ""
-            where += f"{key}{hint}: "
-        super().__init__(where + message)
-
-
-@dataclass(frozen=True)
-class ProblemSpec:
-    """One problem instance: registry ``name`` with ``params``, and how to start it.
-
-    ``starts`` random points from the problem's box, or the explicit points ``x0`` (a tuple
-    of tuples), or (both absent) the problem's default ``x0``.
-    """
-
-    name: str
-    params: dict
-    label: str
-    starts: int = 1
-    x0: Optional[tuple] = None
-    key: str = ""  # where it came from in the file, e.g. "problems[1]"
-    dim: int = 0  # the built instance's dimension (0: not known)
-
-
-@dataclass(frozen=True)
-class OptimizerSpec:
-    """One method of the optimizers registry with its options and its budget."""
-
-    method: str
-    label: str
-    options: dict
-    max_iter: int
-    gtol: float
-    key: str = ""
-
-
-@dataclass(frozen=True)
-class PlotSpec:
-    """Which plots to draw after a run (and on ``curvax plot``)."""
-
-    x_axis: tuple = AXES
-    y_axis: tuple = Y_AXES
-    trajectories: bool = True
-    curvature: bool = True
-    path_max_dim: int = 2
-    profile: Optional[bool] = None  # None: automatic (two or more problem instances)
-    profile_tol: float = 1e-6
-    band: str = "iqr"
-    formats: tuple = ("png",)
-
-
-@dataclass(frozen=True)
-class ExperimentSpec:
-    """A validated config: run every problem with every optimizer from every start."""
-
-    name: str
-    seed: int
-    dtype: str
-    device: str
-    description: str
-    max_iter: int
-    gtol: float
-    repeats: int
-    problems: tuple
-    optimizers: tuple
-    plots: PlotSpec
-    source: str = "<string>"
-    text: str = field(default="", repr=False)
-    compilation_cache: bool = True
-
-    @property
-    def record_path(self) -> bool:
-        """Whether any plot needs the iterates themselves (trajectories, curvature)."""
-        return self.plots.trajectories or self.plots.curvature
-
-    @property
-    def measure_time(self) -> bool:
-        """Whether the per-iteration wall-clock axis is measured (a second, timed run)."""
-        return "time" in self.plots.x_axis
-
-    def with_device(self, device: str) -> "ExperimentSpec":
-        """The same spec with ``device`` replaced (the CLI's ``--device``)."""
-        if device not in DEVICES:
-            raise ConfigError(self.source, "device", f"expected one of {_alts(DEVICES)}, got {device!r}")
-        fields = dict(self.__dict__)
-        fields["device"] = device
-        return ExperimentSpec(**fields)
-
-
 def load(path, *, check_options: bool = True) -> ExperimentSpec:
     """Read and validate the TOML config at ``path``."""
     path = Path(path)
@@ -189,16 +84,6 @@ def _identity(x):
     return x
 
 
-def _alts(values) -> str:
-    return ", ".join(repr(v) for v in values)
-
-
-def _ordinal(i: int) -> str:
-    n = i + 1
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
 def _type_name(value) -> str:
     return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}.get(
         type(value), type(value).__name__
@@ -226,7 +111,7 @@ class _Validator:
         where = f"{key}." if key else ""
         for k in table:
             if k not in allowed:
-                self.fail(f"{where}{k}", f"unknown key; allowed keys here: {_alts(allowed)}")
+                self.fail(f"{where}{k}", f"unknown key; allowed keys here: {alternatives(allowed)}")
         for k in required:
             if k not in table:
                 self.fail(f"{where}{k}", "missing required key")
@@ -261,7 +146,7 @@ class _Validator:
 
     def choice(self, value, key, allowed):
         if value not in allowed:
-            self.fail(key, f"expected one of {_alts(allowed)}, got {value!r}")
+            self.fail(key, f"expected one of {alternatives(allowed)}, got {value!r}")
         return value
 
     def str_list(self, table, name, key, allowed, default):
@@ -271,7 +156,7 @@ class _Validator:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not value:
-            self.fail(key, f"expected a non-empty array of strings from {_alts(allowed)}, got {value!r}")
+            self.fail(key, f"expected a non-empty array of strings from {alternatives(allowed)}, got {value!r}")
         for i, item in enumerate(value):
             self.choice(self.typed(item, f"{key}[{i}]", "str"), f"{key}[{i}]", allowed)
         if len(set(value)) != len(value):
@@ -342,7 +227,7 @@ class _Validator:
                     if missing is not None:
                         self.fail(f"{key}.tag", f"no problem has the tag {tag!r}: {missing}")
                     tags = getattr(registry, "tags", lambda: [])()
-                    hint = f"; known tags: {_alts(tags)}" if tags else ""
+                    hint = f"; known tags: {alternatives(tags)}" if tags else ""
                     self.fail(f"{key}.tag", f"no problem has the tag {tag!r}{hint}")
                 for name in tagged:
                     out.append(self.problem_instance(name, {}, None, starts, None, key, seed, dtype))
@@ -377,8 +262,7 @@ class _Validator:
     def problem_instance(self, name, params, label, starts, x0, key, seed, dtype, swept=()):
         """Build the problem once (under the run's dtype) to check params, box and x0."""
         from experiments.backend import precision
-
-        from experiments.runner import build_problem
+        from experiments.problems import build_problem
 
         with precision(dtype):
             try:
@@ -419,8 +303,17 @@ class _Validator:
         return tuple(points)
 
     def param(self, value, default, key):
-        """A problem parameter must have the type of its default (an int fits a float)."""
-        return self.scalar_like(value, default, key)
+        """A problem parameter, coerced as the registry does (:func:`~experiments.problems.coerce_param`:
+        the type of its default, an int fits a float), finite where it is a number."""
+        from experiments.problems import coerce_param
+
+        try:
+            value = coerce_param(value, default)
+        except TypeError as err:
+            self.fail(key, f"expected {err}, got {value!r} ({_type_name(value)})")
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(key, f"expected a finite number, got {value!r}")
+        return value
 
     def scalar_like(self, value, default, key):
         if isinstance(default, bool):
@@ -459,13 +352,14 @@ class _Validator:
                 method = canonical_name(method)
             except ValueError as e:
                 self.fail(f"{key}.method", str(e))
-            accepted = {k: v for k, v in registry.method_options(method).items() if k not in PROBLEM_SUPPLIED_OPTIONS}
+            accepted = {k: v for k, v in registry.method_options(method).items()
+                        if k not in registry.SPLIT_FUNCTIONS}
             for k in table:
-                if k not in _RUNNER_OPTIMIZER_KEYS and k not in accepted:
+                if k not in RUNNER_OPTIMIZER_KEYS and k not in accepted:
                     hint = renamed_hint(k, accepted)
                     if hint is not None:
                         self.fail(f"{key}.{k}", f"method {method!r}: {hint}")
-                    allowed = ", ".join(repr(a) for a in (*_RUNNER_OPTIMIZER_KEYS, *accepted))
+                    allowed = ", ".join(repr(a) for a in (*RUNNER_OPTIMIZER_KEYS, *accepted))
                     self.fail(f"{key}.{k}", f"unknown option for method {method!r}; allowed keys: {allowed}")
             label = self.get(table, "label", f"{key}.label", "str", method)
             if not label.strip():
@@ -473,7 +367,7 @@ class _Validator:
             m = self.positive(self.get(table, "max_iter", f"{key}.max_iter", "int", max_iter), f"{key}.max_iter")
             g = self.positive(self.get(table, "gtol", f"{key}.gtol", "float", gtol), f"{key}.gtol")
             options = {k: self.scalar_like(table[k], accepted[k], f"{key}.{k}")
-                       for k in table if k not in _RUNNER_OPTIMIZER_KEYS}
+                       for k in table if k not in RUNNER_OPTIMIZER_KEYS}
             out.append(OptimizerSpec(method=method, label=label, options=options, max_iter=m, gtol=g, key=key))
         self.unique_labels("optimizers", "optimizers", out)
         return tuple(out)
@@ -530,12 +424,9 @@ class _Validator:
         import optimizers as registry
 
         for opt in spec.optimizers:
-            supplied = registry.method_options(opt.method)
-            extra = {}
-            if "model_fn" in supplied and "loss_fn" in supplied:
-                extra.update(model_fn=_identity, loss_fn=_identity)
-            elif "residual" in supplied:
-                extra["residual"] = _identity
+            # Stand-ins for the functions the runner takes from the problem.
+            extra = registry.split_functions(registry.method_options(opt.method), model_fn=_identity,
+                                             loss_fn=_identity, residual=_identity)
             try:
                 registry.estimate_memory(opt.method, 2, spec.dtype, max_iter=opt.max_iter, **opt.options, **extra)
             except (ValueError, TypeError) as err:

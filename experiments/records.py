@@ -33,8 +33,11 @@ __all__ = [
     "TRACE_COLUMNS",
     "atomic_write",
     "config_digest",
+    "evaluations",
     "load_run",
     "new_run_dir",
+    "pair_rows",
+    "problem_record",
 ]
 
 TRACE_COLUMNS = (
@@ -50,7 +53,98 @@ RESULT_FIELDS = (
     "status", "message", "success",
 )
 FORMAT_VERSION = 1
+_META_MAX_DIM = 10  # x0, x_star and box are stored in results.json up to this dimension
 _TRACE_HEADER = ",".join(TRACE_COLUMNS) + "\n"
+
+
+def evaluations(nfev, ngev, nhvp):
+    """The cost count of the ``evaluations`` axis: ``nfev + ngev + 2 nhvp`` (a
+    Hessian-vector product costs about two gradients, forward over reverse)."""
+    return nfev + ngev + 2 * nhvp
+
+
+def problem_record(ps, problem, x0s) -> dict:
+    """The ``results.json`` entry of a problem instance: its spec (``ps``, a
+    :class:`~experiments.spec.ProblemSpec`), the built ``problem`` and its starts ``x0s``;
+    points, optimum and box only up to dimension 10."""
+    small = problem.dim <= _META_MAX_DIM
+
+    def listed(v):
+        if v is None:
+            return None
+        arr = np.asarray(v, dtype=np.float64)
+        return arr.tolist() if arr.ndim == 0 or small else None
+
+    box = None
+    if problem.box is not None and small:
+        box = [np.broadcast_to(np.asarray(b, dtype=np.float64), (problem.dim,)).tolist() for b in problem.box]
+    return {
+        "label": ps.label,
+        "name": ps.name,
+        "params": ps.params,
+        "dim": int(problem.dim),
+        "f_star": json_number(problem.f_star),
+        "x_star": listed(problem.x_star),
+        "minima": [list(m) for m in problem.minima] if small else [],
+        "box": box,
+        "starts": int(x0s.shape[0]),
+        "x0": np.asarray(x0s, dtype=np.float64).tolist() if small else None,
+        "tags": list(problem.tags),
+    }
+
+
+def pair_rows(res, *, problem: dict, optimizer: dict, first_run_id: int, seconds: dict, time_axis,
+              path=None, eig=None) -> tuple[list[dict], dict]:
+    """The ``results.json`` runs and the ``trace.csv`` columns of one finished pair.
+
+    ``res``: the pair's batched :class:`optimizers.OptimizeResult` on the host (numpy
+    arrays, leading axis = start); ``problem``: ``label``, ``name``, ``f_star``, ``dim``;
+    ``optimizer``: ``label``, ``method``; ``seconds``: ``run`` and ``compile`` (per pair);
+    ``time_axis``: seconds at each iteration (NaN where not measured); ``path``: the
+    iterates (starts, iterations, dim) where recorded (``x``, ``y`` are filled for 2-D
+    problems); ``eig``: (starts, iterations, 2) extreme Hessian eigenvalues or None. Every
+    run carries exactly :data:`RESULT_FIELDS`, the trace exactly :data:`TRACE_COLUMNS`.
+    """
+    from optimizers import status_message
+
+    f_star = problem["f_star"]
+    nit = np.asarray(res.nit, dtype=np.int64)
+    status = np.asarray(res.status, dtype=np.int64)
+    messages = status_message(status)
+    tr = res.trace
+    xy = path if path is not None and problem["dim"] == 2 else None
+    runs, columns = [], {name: [] for name in TRACE_COLUMNS}
+    for b in range(nit.size):
+        run_id, k = first_run_id + b, int(nit[b]) + 1
+        f, fb = np.asarray(tr.f[b, :k], dtype=np.float64), float(res.fun[b])
+        counts = {c: int(getattr(res, c)[b]) for c in ("nfev", "ngev", "nhvp")}
+        run = {
+            "run": run_id, "problem": problem["label"], "problem_name": problem["name"],
+            "label": optimizer["label"], "method": optimizer["method"], "start": b, "f": fb,
+            "f_star": json_number(f_star), "gap": (fb - f_star) if f_star is not None else None,
+            "grad_norm": float(res.grad_norm[b]), "nit": int(nit[b]), **counts,
+            "evaluations": evaluations(**counts), "run_seconds": seconds["run"],
+            "compile_seconds": seconds["compile"], "batch": int(nit.size), "status": int(status[b]),
+            "message": str(messages[b]), "success": bool(status[b] == 0),
+        }
+        runs.append({name: run[name] for name in RESULT_FIELDS})
+        per_iter = {c: np.asarray(getattr(tr, c)[b, :k], dtype=np.float64) for c in ("nfev", "ngev", "nhvp")}
+        missing = np.full(k, np.nan)
+        row = {
+            "run": np.full(k, run_id), "problem": [problem["label"]] * k, "label": [optimizer["label"]] * k,
+            "method": [optimizer["method"]] * k, "start": np.full(k, b), "iteration": np.arange(k),
+            "f": f, "gap": f - f_star if f_star is not None else missing,
+            "grad_norm": np.asarray(tr.grad_norm[b, :k], dtype=np.float64), **per_iter,
+            "evaluations": evaluations(**per_iter), "time": np.asarray(time_axis[:k], dtype=np.float64),
+            "x": xy[b, :k, 0] if xy is not None else missing, "y": xy[b, :k, 1] if xy is not None else missing,
+            "eig_min": eig[b, :k, 0] if eig is not None else missing,
+            "eig_max": eig[b, :k, 1] if eig is not None else missing,
+        }
+        for name in TRACE_COLUMNS:
+            columns[name].append(row[name])
+    trace = {name: np.concatenate([np.asarray(c, dtype=object if name in _TEXT_COLUMNS else None)
+                                   for c in chunks]) for name, chunks in columns.items()}
+    return runs, trace
 
 
 def now_iso() -> str:
@@ -272,7 +366,8 @@ def read_results(path) -> dict:
     try:
         results = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}){damaged}") from None
+        where = f"{err.msg} at line {err.lineno}, column {err.colno}"
+        raise ValueError(f"{path}: not valid JSON ({where}){damaged}") from None
     if not isinstance(results, dict):
         raise ValueError(f"{path}: expected a JSON object, found a {type(results).__name__}{damaged}")
     if results.get("format") != FORMAT_VERSION:

@@ -7,6 +7,7 @@ saddle-free Newton; usable as ``minimize``/``least_squares`` calls or as optax t
 from optimizers._batch import minimize_batch
 from optimizers._callback import CallbackInfo
 from optimizers._compose import Direction, Globalisation, Model, Proposal, compose
+from optimizers._curvature_split import SPLIT_FUNCTIONS, split_functions
 from optimizers._driver import check_memory, estimate_memory, minimize
 from optimizers._globalisations import damping, line_search, trust_region
 from optimizers._least_squares import LeastSquaresResult, least_squares
@@ -42,6 +43,7 @@ __all__ = [
     "OptimizeResult",
     "Option",
     "Proposal",
+    "SPLIT_FUNCTIONS",
     "STATUS_MESSAGES",
     "Status",
     "Trace",
@@ -59,7 +61,6 @@ __all__ = [
     "hessian_free",
     "lbfgs",
     "least_squares",
-    "line_search",
     "levenberg_marquardt",
     "line_search",
     "make_transform",
@@ -72,6 +73,7 @@ __all__ = [
     "nonlinear_cg",
     "register",
     "saddle_free_newton",
+    "split_functions",
     "status_message",
     "trust_exact",
     "trust_krylov",

@@ -16,7 +16,11 @@ import jax.numpy as jnp
 import curvature
 from optimizers._options import choice, function
 
-__all__ = ["SPLIT_OPTIONS", "check_split", "curvature_operator", "use_ggn"]
+__all__ = ["SPLIT_FUNCTIONS", "SPLIT_OPTIONS", "check_split", "curvature_operator", "split_functions", "use_ggn"]
+
+#: The functions that describe the problem, not the method: a caller that knows the
+#: problem (``least_squares``, the experiment runner) passes them; a config file never sets them.
+SPLIT_FUNCTIONS = ("model_fn", "loss_fn", "residual")
 
 #: Options naming the model/loss split and the curvature, shared by the methods that use it.
 SPLIT_OPTIONS = {
@@ -37,6 +41,17 @@ _SPLIT_HELP = (
 )
 
 
+def split_functions(accepted, *, model_fn=None, loss_fn=None, residual=None) -> dict:
+    """The split functions to pass to a method whose options are ``accepted``: the model/loss
+    split when the method takes it and both are given (preferred: its loss need not be a sum
+    of squares), else the residual when the method takes one and it is given, else none."""
+    if {"model_fn", "loss_fn"} <= set(accepted) and model_fn is not None and loss_fn is not None:
+        return {"model_fn": model_fn, "loss_fn": loss_fn}
+    if "residual" in accepted and residual is not None:
+        return {"residual": residual}
+    return {}
+
+
 def check_split(opts, method: str | None, *, ggn_only: bool = False) -> None:
     """Cross-option checks of the split; ValueError saying what to pass.
 
@@ -46,7 +61,7 @@ def check_split(opts, method: str | None, *, ggn_only: bool = False) -> None:
     (gauss-newton, levenberg-marquardt), so the message does not offer ``curvature='hessian'``.
     """
     where = "" if method is None else f"method {method!r}: "
-    has_model, has_loss, has_res = (opts[k] is not None for k in ("model_fn", "loss_fn", "residual"))
+    has_model, has_loss, has_res = (opts[k] is not None for k in SPLIT_FUNCTIONS)
     if has_model != has_loss:
         given, missing = ("model_fn", "loss_fn") if has_model else ("loss_fn", "model_fn")
         raise ValueError(f"{where}{given} was given without {missing}; {_SPLIT_HELP}")

@@ -24,13 +24,13 @@ from optimizers import _memory as memory
 from optimizers import _status as st
 from optimizers._callback import check_callback, host_callback, running_eagerly
 from optimizers._implicit import implicit_options, solution_with_implicit_gradient, value_at_solution
+from optimizers._loops import while_loop
 from optimizers._method import Iterate, Method
 from optimizers._objective import make_objective
 from optimizers._options import real, resolve
 from optimizers._problem import bind_options, check_problem, close_over, split_aux
 from optimizers._registry import get_method
 from optimizers._result import OptimizeResult, Trace
-from optimizers._loops import while_loop
 
 __all__ = ["check_memory", "estimate_memory", "minimize"]
 
@@ -103,12 +103,13 @@ def minimize(
 ) -> OptimizeResult:
     """Minimize the scalar ``fun(x, *args)`` over x from ``x0`` with a registered method.
 
-    x0 is any pytree of float arrays (an array, not a Python list of numbers); it is raveled once (``ravel_pytree``) and the method
-    runs on flat vectors inside one ``lax.while_loop``. Stops when ``||g||_inf <= gtol``
-    (success), after ``max_iter`` iterations, when no further decrease is possible, or when
-    f or g become non-finite; ``result.status`` says which (``optimizers.STATUS_MESSAGES``).
-    A minimizer as x0 returns ``nit == 0`` and success; a non-finite f(x0) or g(x0) returns
-    status 3 rather than raising.
+    x0 is any pytree of float arrays (an array, not a Python list of numbers); it is raveled
+    once (``ravel_pytree``) and the method runs on flat vectors inside one
+    ``lax.while_loop``. Stops when ``||g||_inf <= gtol`` (success), after ``max_iter``
+    iterations, when no further decrease is possible, or when f or g become non-finite;
+    ``result.status`` says which (``optimizers.STATUS_MESSAGES``). A minimizer as x0
+    returns ``nit == 0`` and success; a non-finite f(x0) or g(x0) returns status 3 rather
+    than raising.
 
     method: a name from ``method_names()`` or a :class:`~optimizers.Method` record (e.g.
     ``optimizers.compose(...)``); options: that method's options (``method_options(method)``).
@@ -131,7 +132,8 @@ def minimize(
     FTOL, a success) after a step that decreased f by at most ``ftol * max(1, |f|)``;
     ``xtol > 0`` stops (status XTOL, a success) after a step with
     ``||dx||_inf <= xtol * max(1, ||x||_inf)``. Both are off by default: they stop early on
-    slow but steady progress, so use them when f is known to be flat at the minimum. record_path: also keep the flat iterates in
+    slow but steady progress, so use them when f is known to be flat at the minimum.
+    record_path: also keep the flat iterates in
     ``result.trace.x``, shape (max_iter + 1, n). callback: a host function called through
     ``jax.debug.callback`` at x0 (iteration 0) and after each iteration, either
     ``callback(info)`` with an :class:`optimizers.CallbackInfo` ``(iteration, f, grad_norm,

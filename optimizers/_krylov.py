@@ -19,8 +19,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optimizers._options import integer
 from optimizers._loops import while_loop
+from optimizers._options import integer
 
 __all__ = ["CGResult", "CG_MAX_ITER", "truncated_cg", "steihaug_cg", "CG_STATUS", "cg_cap", "forcing_rtol"]
 

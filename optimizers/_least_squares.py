@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from optimizers._callback import running_eagerly
+from optimizers._curvature_split import SPLIT_FUNCTIONS
 from optimizers._driver import minimize
 from optimizers._implicit import implicit_options, solution_with_implicit_gradient
 from optimizers._problem import check_problem, split_aux
@@ -124,7 +125,7 @@ def least_squares(residual, x0, method="levenberg-marquardt", *, args: tuple = (
     ``max_iter``; ``implicit_diff=False`` turns the derivatives off.
     """
     spec = get_method(method)
-    supplied = {"residual", "model_fn", "loss_fn"} & set(options)
+    supplied = set(SPLIT_FUNCTIONS) & set(options)
     if supplied:
         raise TypeError(f"least_squares supplies {sorted(supplied)} itself from residual; do not pass them")
     check_problem(residual, x0, args, has_aux, "residual")

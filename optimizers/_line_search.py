@@ -13,9 +13,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from optimizers._compose import Globalisation
-from optimizers._step_length import LineSearchResult, backtracking, strong_wolfe
 from optimizers._method import Iterate
 from optimizers._options import choice, integer, real
+from optimizers._step_length import LineSearchResult, backtracking, strong_wolfe
 
 __all__ = ["ARMIJO", "ARMIJO_OPTIONS", "STRONG_WOLFE", "UNIT_STEP", "WOLFE_OPTIONS", "check_wolfe_constants",
            "first_scale", "selected", "strong_wolfe_search", "wolfe_step"]

@@ -19,7 +19,6 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-
 __all__ = ["MemoryEstimate", "available_memory", "check", "checked_ints", "estimate", "format_bytes"]
 
 

@@ -1,7 +1,7 @@
 """optax transforms of the registered methods: the same ``step`` as ``minimize``, one per update.
 
-``transform(method_record, **options)`` (``optimizers.make_transform(name)`` by name) returns an ``optax.GradientTransformationExtraArgs``
-used exactly like ``optax.lbfgs``::
+``transform(method_record, **options)`` (``optimizers.make_transform(name)`` by name)
+returns an ``optax.GradientTransformationExtraArgs`` used exactly like ``optax.lbfgs``::
 
     opt = optimizers.newton_cg()
     state = opt.init(params)
@@ -24,20 +24,24 @@ H d = -clip(g); ``chain(add_decayed_weights(wd), ...)`` builds the direction fro
 Per method (u the incoming updates, g = ``grad=``, or computed with ``value=`` from
 ``value_fn`` when either is missing):
 
-=======================  ==========================================  ============================================  ===============================
-method                   from u                                      from g                                        value_fn evaluations
-=======================  ==========================================  ============================================  ===============================
-gd, momentum, adam       the optax update of u: x+ = x + update(u)   nothing                                       f, g at x+ (for the state)
-lbfgs, bfgs              d = -H u (first step -min(1, 1/||u||) u)    line-search slope g.d; pairs y = g+ - g       strong-Wolfe trials
-nonlinear-cg             d = -u + beta d_prev, beta from u, u_prev   slope; descent test g.d < 0 (else d = -u)     strong-Wolfe trials
-newton                   d = -B^-1 u, B the modified Hessian         slope                                         Hessian (n HVPs), trials
-newton-cg, gauss-newton  CG on H d = -u (G d = -u), forcing ||u||    slope                                         HVPs (GGN products), trials
-trust-ncg, trust-krylov, the subproblem of m_u(p) = u.p + p.Hp/2     rho against m_f(p) = g.p + p.Hp/2             products or Hessian, 1 trial
-trust-exact, dogleg
-levenberg-marquardt      (G + lambda I) p = -u                       rho against m_f                               GGN products, 1 trial
-hessian-free             CG on (C + lambda I) p = -u (warm start)    rho against m_f; Armijo test g.p < 0          products, CG backtracking, Armijo
-saddle-free-newton       Lanczos from u, p(lambda) = -|H|^-1 u       nothing (the search compares values)          Lanczos HVPs, grid, g at x+
-=======================  ==========================================  ============================================  ===============================
+- gd, momentum, adam: the optax update of u, x+ = x + update(u); nothing from g;
+  value_fn gives f, g at x+ (for the state).
+- lbfgs, bfgs: d = -H u (first step -min(1, 1/||u||) u); from g the line-search slope g.d
+  and the pairs y = g+ - g; value_fn: the strong-Wolfe trials.
+- nonlinear-cg: d = -u + beta d_prev, beta from u and u_prev; from g the slope and the
+  descent test g.d < 0 (else d = -u); value_fn: the strong-Wolfe trials.
+- newton: d = -B^-1 u, B the modified Hessian; from g the slope; value_fn: the Hessian
+  (n HVPs) and the trials.
+- newton-cg, gauss-newton: CG on H d = -u (G d = -u), forcing term from ||u||; from g the
+  slope; value_fn: the HVPs (GGN products) and the trials.
+- trust-ncg, trust-krylov, trust-exact, dogleg: the subproblem of m_u(p) = u.p + p.Hp/2;
+  from g, rho against m_f(p) = g.p + p.Hp/2; value_fn: the products or the Hessian, one trial.
+- levenberg-marquardt: (G + lambda I) p = -u; from g, rho against m_f; value_fn: the GGN
+  products, one trial.
+- hessian-free: CG on (C + lambda I) p = -u (warm start); from g, rho against m_f and the
+  Armijo test g.p < 0; value_fn: the products, the CG backtracking, Armijo.
+- saddle-free-newton: Lanczos from u, p(lambda) = -|H|^-1 u; nothing from g (the search
+  compares values); value_fn: the Lanczos HVPs, the grid, g at x+.
 
 The curvature (Hessian, Gauss-Newton matrix, quasi-Newton pairs) is always ``value_fn``'s,
 and a globalised method accepts only steps that decrease ``value_fn``: a chain steers the
@@ -73,10 +77,9 @@ from jax.flatten_util import ravel_pytree
 
 from curvature._validate import check_float_pytree, check_like, check_nonempty, check_scalar_fn
 from optimizers import _memory as memory
-from optimizers._method import Iterate
+from optimizers._method import Iterate, Method
 from optimizers._objective import make_objective
 from optimizers._options import resolve
-from optimizers._method import Method
 
 __all__ = ["TransformState", "transform"]
 

@@ -36,15 +36,23 @@ import jax.numpy as jnp
 from optimizers._compose import Globalisation
 from optimizers._dogleg import dogleg
 from optimizers._gltr import gltr
-from optimizers._krylov import BOUNDARY, CG_MAX_ITER, NEGATIVE_CURVATURE, cg_cap, forcing_rtol, steihaug_cg, truncated_cg
+from optimizers._krylov import (
+    BOUNDARY,
+    CG_MAX_ITER,
+    NEGATIVE_CURVATURE,
+    cg_cap,
+    forcing_rtol,
+    steihaug_cg,
+    truncated_cg,
+)
 from optimizers._method import Iterate
 from optimizers._more_sorensen import more_sorensen
-from optimizers._step_length import f_resolution
 from optimizers._options import integer, real
+from optimizers._step_length import f_resolution
 from optimizers._subproblem import SubproblemResult
 
-__all__ = ["DAMPING_OPTIONS", "TRUST_OPTIONS", "TrustState", "accepted", "damped", "model_change_of_f", "reduction_ratio",
-           "trust_region", "update_damping", "update_radius"]
+__all__ = ["DAMPING_OPTIONS", "TRUST_OPTIONS", "TrustState", "accepted", "damped", "model_change_of_f",
+           "reduction_ratio", "trust_region", "update_damping", "update_radius"]
 
 
 def reduction_ratio(f_old, f_new, model_change) -> jax.Array:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import optax
-
 import jax
 import jax.numpy as jnp
+import optax
 
 from optimizers._compose import Direction, Proposal, compose
 from optimizers._line_search import STRONG_WOLFE, first_scale
@@ -62,8 +61,9 @@ def _update(objective, it: Iterate, new: Iterate, state: BFGSState, opts, moved)
     return state, restart
 
 
+# workspace: the updated inverse Hessian, next to the old one
 BFGS_DIRECTION = Direction("bfgs", {}, init=_init, propose=_propose, update=_update,
-                           workspace=lambda n, opts: n * n, max_dim=DENSE_MAX_DIM)  # the updated inverse Hessian, next to the old one
+                           workspace=lambda n, opts: n * n, max_dim=DENSE_MAX_DIM)
 
 BFGS = compose("bfgs", BFGS_DIRECTION, STRONG_WOLFE,
                "BFGS with a dense inverse Hessian and a strong-Wolfe line search (small n)")

@@ -14,9 +14,9 @@ from __future__ import annotations
 import optax
 
 from optimizers._compose import compose
+from optimizers._transforms import transform
 from optimizers._trust_region import trust_region
 from optimizers.trust_exact import DENSE_HESSIAN
-from optimizers._transforms import transform
 
 __all__ = ["dogleg", "DOGLEG"]
 

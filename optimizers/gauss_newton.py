@@ -17,8 +17,8 @@ import optax
 from optimizers._compose import compose
 from optimizers._curvature_split import SPLIT_OPTIONS, check_split, curvature_operator
 from optimizers._line_search import STRONG_WOLFE
-from optimizers.newton_cg import cg_direction
 from optimizers._transforms import transform
+from optimizers.newton_cg import cg_direction
 
 __all__ = ["gauss_newton", "GAUSS_NEWTON", "GAUSS_NEWTON_PRODUCTS"]
 

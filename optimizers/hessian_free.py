@@ -42,12 +42,12 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 
 from optimizers._curvature_split import SPLIT_OPTIONS, check_split, curvature_operator, use_ggn
-from optimizers._step_length import backtracking
-from optimizers._trust_region import model_change_of_f, reduction_ratio, update_damping
 from optimizers._martens_cg import cg_backtrack, martens_cg, martens_preconditioner, save_schedule
 from optimizers._method import Iterate, Method
 from optimizers._options import choice, function, integer, real
+from optimizers._step_length import backtracking
 from optimizers._transforms import transform
+from optimizers._trust_region import model_change_of_f, reduction_ratio, update_damping
 
 __all__ = ["HESSIAN_FREE", "HFState", "hessian_free"]
 

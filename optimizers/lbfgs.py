@@ -28,10 +28,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import optax
-
 import jax
 import jax.numpy as jnp
+import optax
 
 from optimizers._compose import Direction, Proposal, compose
 from optimizers._line_search import STRONG_WOLFE, first_scale

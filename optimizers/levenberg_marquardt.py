@@ -13,9 +13,9 @@ from __future__ import annotations
 import optax
 
 from optimizers._compose import compose
+from optimizers._transforms import transform
 from optimizers._trust_region import damped
 from optimizers.gauss_newton import GAUSS_NEWTON_PRODUCTS
-from optimizers._transforms import transform
 
 __all__ = ["levenberg_marquardt", "LEVENBERG_MARQUARDT"]
 

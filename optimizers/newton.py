@@ -19,9 +19,8 @@ only.
 
 from __future__ import annotations
 
-import optax
-
 import jax.numpy as jnp
+import optax
 
 from optimizers._compose import Direction, Proposal, compose
 from optimizers._line_search import STRONG_WOLFE, UNIT_STEP, selected

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import optax
-
 import jax
 import jax.numpy as jnp
+import optax
 
 from optimizers._compose import Direction, Proposal, compose
 from optimizers._line_search import first_scale, strong_wolfe_search

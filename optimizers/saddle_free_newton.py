@@ -44,10 +44,10 @@ import optax
 from jax import lax
 
 from curvature import hessian_operator, lanczos
+from optimizers._loops import while_loop
 from optimizers._method import Iterate, Method
 from optimizers._options import Option, boolean, integer
 from optimizers._transforms import transform
-from optimizers._loops import while_loop
 
 __all__ = [
     "SADDLE_FREE_NEWTON",

@@ -12,8 +12,8 @@ import optax
 
 from optimizers._compose import Direction, Model, compose
 from optimizers._method import DENSE_MAX_DIM, Iterate
-from optimizers._trust_region import trust_region
 from optimizers._transforms import transform
+from optimizers._trust_region import trust_region
 
 __all__ = ["trust_exact", "DENSE_HESSIAN", "TRUST_EXACT"]
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import optax
 
 from optimizers._compose import compose
+from optimizers._transforms import transform
 from optimizers._trust_region import trust_region
 from optimizers.newton_cg import HESSIAN_PRODUCTS
-from optimizers._transforms import transform
 
 __all__ = ["trust_ncg", "TRUST_NCG"]
 

@@ -29,7 +29,8 @@ __all__ = [
 
 
 def _plot_spec(data):
-    from experiments.config import ConfigError, PlotSpec, loads
+    from experiments.config import loads
+    from experiments.spec import ConfigError, PlotSpec
 
     try:
         return loads(data.config_text, source=str(data.run_dir / data.results.get("config", "config.toml")),
@@ -41,7 +42,7 @@ def _plot_spec(data):
 
 def _problem_loader(data):
     from experiments.backend import precision
-    from experiments.runner import build_problem
+    from experiments.problems import build_problem
 
     def problem_of(meta):
         with precision(data.results.get("dtype", "float64")):

@@ -12,6 +12,18 @@ where they are absent.
 
 from . import cutest, mgh_fixed, mgh_variable, ml, quadratic, saddles, surfaces  # noqa: F401  (registration)
 from .base import Problem
-from .registry import get, names, params, register, tags, unavailable, unknown_message
+from .registry import (
+    build_problem,
+    coerce_param,
+    draft,
+    get,
+    names,
+    params,
+    register,
+    tags,
+    unavailable,
+    unknown_message,
+)
 
-__all__ = ["Problem", "get", "names", "params", "register", "tags", "unavailable", "unknown_message"]
+__all__ = ["Problem", "build_problem", "coerce_param", "draft", "get", "names", "params", "register", "tags",
+           "unavailable", "unknown_message"]

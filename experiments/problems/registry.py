@@ -207,29 +207,48 @@ def _check_param(name, key, value, defaults):
     if key not in defaults:
         allowed = ", ".join(defaults) or "none"
         raise ValueError(f"problem {name!r} got unknown parameter {key!r}; allowed parameters: {allowed}")
-    default = defaults[key]
-    where = f"problem {name!r}: parameter {key!r}"
+    try:
+        return coerce_param(value, defaults[key])
+    except TypeError as err:
+        raise TypeError(f"problem {name!r}: parameter {key!r} must be {err}, got {value!r}") from None
+
+
+def coerce_param(value, default):
+    """``value`` as a problem parameter whose default is ``default``: of the default's type
+    (an integral float fits an int, as ``dim = 1e6`` in a config; a list of integers fits a
+    tuple). TypeError whose message is what was expected ("an integer"), for the caller to
+    place in its own sentence (``get`` and the config validator word it differently)."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
     if isinstance(default, bool):
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{where} must be a bool, got {value!r}")
-        return bool(value)
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        raise TypeError("a bool")
     if isinstance(default, int):
-        if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        if isinstance(value, numbers.Integral) and real:
             return int(value)
-        if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and float(value).is_integer():
-            return int(value)  # 1e6 from a config file means 1000000
-        raise TypeError(f"{where} must be an integer, got {value!r}")
+        if real and float(value).is_integer():
+            return int(value)
+        raise TypeError("an integer")
     if isinstance(default, float):
-        if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        if real:
             return float(value)
-        raise TypeError(f"{where} must be a number, got {value!r}")
+        raise TypeError("a number")
     if isinstance(default, tuple):
         if isinstance(value, (list, tuple)) and all(
             isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in value
         ):
             return tuple(int(v) for v in value)
-        raise TypeError(f"{where} must be a list of integers, got {value!r}")
-    raise TypeError(f"{where} has an unsupported default {default!r}")  # pragma: no cover
+        raise TypeError("a list of integers")
+    raise TypeError(f"settable only in code (its default is {default!r})")  # pragma: no cover
+
+
+def build_problem(name: str, params: dict, seed: int) -> Problem:
+    """Problem ``name`` with ``params`` as a config gives them: the config's ``seed`` goes
+    to problems that take one (synthetic data) unless ``params`` sets it."""
+    params = dict(params)
+    if "seed" in _entry(name).defaults and "seed" not in params:
+        params["seed"] = seed
+    return get(name, **params)
 
 
 @functools.lru_cache(maxsize=64)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from curvature import CRITICAL_POINT_LABELS, classify_critical_point, quadratic_model
-from curvature_cases import nested_f, nested_flat, nested_grad, nested_hessian, nested_point
+
+from .curvature_cases import nested_f, nested_flat, nested_grad, nested_hessian, nested_point
 
 SURFACES = {
     "minimum": (lambda p: p[0] ** 2 + p[1] ** 2, [2.0, 2.0]),
@@ -28,7 +29,8 @@ def test_textbook_critical_points(expected):
 
 def test_lanczos_method_and_gradient_norm_away_from_a_critical_point():
     # x^2 - y^2 + 3 z^2 at (1, 1, 1): indefinite Hessian diag(2, -2, 6), gradient (2, -2, 6)
-    f = lambda p: p[0] ** 2 - p[1] ** 2 + 3 * p[2] ** 2
+    def f(p):
+        return p[0] ** 2 - p[1] ** 2 + 3 * p[2] ** 2
     res = jax.jit(lambda x: classify_critical_point(f, x, method="lanczos"))(jnp.ones(3))
     assert res.name == "saddle"
     np.testing.assert_allclose(res.eigenvalues, [-2.0, 6.0], rtol=1e-12)
@@ -37,7 +39,8 @@ def test_lanczos_method_and_gradient_norm_away_from_a_critical_point():
 
 def test_classify_under_vmap_over_points():
     # f = x^3/3 - x + y^2: minimum at (1, 0), saddle at (-1, 0)
-    f = lambda p: p[0] ** 3 / 3 - p[0] + p[1] ** 2
+    def f(p):
+        return p[0] ** 3 / 3 - p[0] + p[1] ** 2
     res = jax.vmap(lambda x: classify_critical_point(f, x))(jnp.array([[1.0, 0.0], [-1.0, 0.0]]))
     assert [CRITICAL_POINT_LABELS[int(c)] for c in res.label] == ["minimum", "saddle"]
     np.testing.assert_allclose(res.eigenvalues, [[2.0, 2.0], [-2.0, 2.0]], rtol=1e-14)
@@ -54,7 +57,8 @@ def test_quadratic_model_matches_analytic_taylor_expansion():
     expected = (
         float(nested_f(p)) + nested_grad(z) @ dz + 0.5 * dz @ nested_hessian(z) @ dz
     )
-    value, grad = jax.jit(lambda p, d: (quadratic_model(nested_f, p)(d), quadratic_model(nested_f, p).gradient(d)))(p, d)
+    value, grad = jax.jit(lambda p, d: (quadratic_model(nested_f, p)(d),
+                                        quadratic_model(nested_f, p).gradient(d)))(p, d)
     np.testing.assert_allclose(value, expected, rtol=1e-12)
     np.testing.assert_allclose(
         jax.flatten_util.ravel_pytree(grad)[0], nested_grad(z) + nested_hessian(z) @ dz, rtol=1e-12
@@ -63,7 +67,8 @@ def test_quadratic_model_matches_analytic_taylor_expansion():
 
 def test_quadratic_model_is_exact_for_a_quadratic_under_jit_and_vmap():
     h = np.array([[3.0, 1.0], [1.0, -2.0]])
-    f = lambda x: 0.5 * x @ h @ x + jnp.array([1.0, -1.0]) @ x + 2.0
+    def f(x):
+        return 0.5 * x @ h @ x + jnp.array([1.0, -1.0]) @ x + 2.0
     x0 = jnp.array([0.3, -0.7])
     ds = jnp.asarray(np.random.default_rng(0).standard_normal((4, 2)))
     vals = jax.jit(lambda x, d: jax.vmap(quadratic_model(f, x))(d))(x0, ds)

@@ -7,8 +7,8 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from curvature import gnvp, hessian, hvp, jacobian
-from curvature_cases import gn_problem, nested_f, nested_flat, nested_hessian, nested_point
 
+from .curvature_cases import gn_problem, nested_f, nested_flat, nested_hessian, nested_point
 
 # --- textbook cases ---------------------------------------------------------------
 

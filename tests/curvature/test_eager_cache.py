@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 import curvature as cv
-from compilations import compilations
-from curvature_cases import with_spectrum
+
+from ..compilations import compilations
+from .curvature_cases import with_spectrum
 
 # sizes no other test file uses, so the first call here is the program's first compile
 N = 13

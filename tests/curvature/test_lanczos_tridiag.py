@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from curvature import lanczos, linear_operator
-from curvature_cases import with_spectrum
+
+from .curvature_cases import with_spectrum
 
 N = 12
 EIGS = np.array([-3.0, -1.5, -0.2, 0.1, 0.4, 0.9, 1.0, 1.7, 2.5, 3.3, 4.0, 6.0])

@@ -8,7 +8,8 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from curvature import LinearOperator, ggn_operator, hessian_operator, linear_operator
-from curvature_cases import NESTED_DIM, gn_problem, nested_f, nested_flat, nested_hessian, nested_point
+
+from .curvature_cases import NESTED_DIM, gn_problem, nested_f, nested_flat, nested_hessian, nested_point
 
 
 def test_hessian_operator_matches_analytic_hessian():
@@ -79,7 +80,8 @@ def test_operators_pass_through_jit_without_retracing():
 def test_operators_under_vmap():
     # a batch of points -> a batch of Hessian operators (built inside vmap)
     xs = jnp.array([[1.0, 2.0], [-0.5, 3.0], [0.0, 1.0]])
-    f = lambda w: w[0] ** 3 * w[1]
+    def f(w):
+        return w[0] ** 3 * w[1]
     dense = jax.vmap(lambda x: hessian_operator(f, x).to_dense())(xs)
     for x, h in zip(np.asarray(xs), np.asarray(dense)):
         np.testing.assert_allclose(h, [[6 * x[0] * x[1], 3 * x[0] ** 2], [3 * x[0] ** 2, 0]], rtol=1e-14)

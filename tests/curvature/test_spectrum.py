@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from curvature import condition_number, eigenvalues, linear_operator, spectral_density
-from curvature_cases import spectra, with_spectrum
+
+from .curvature_cases import spectra, with_spectrum
 
 # --- accuracy on hard spectra (n = 200, default settings) ---------------------------
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from curvature import diagonal, linear_operator, trace
-from curvature_cases import nested_f, nested_flat, nested_hessian, nested_point, with_spectrum
+
+from .curvature_cases import nested_f, nested_flat, nested_hessian, nested_point, with_spectrum
 
 N = 20
 A = with_spectrum(np.random.default_rng(1).standard_normal(N) + 0.5, seed=13)

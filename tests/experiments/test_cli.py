@@ -9,10 +9,10 @@ import json
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
-import jax
 import optimizers
 from experiments import cli, problems, runner
 from experiments.records import RESULT_FIELDS, TRACE_COLUMNS

@@ -168,7 +168,8 @@ def test_option_of_wrong_type_names_its_key_path():
           "'fast' (string)")
     check(BASE + '[[optimizers]]\nmethod = "momentum"\nnesterov = 1\n', "optimizers[2].nesterov",
           "expected a boolean")
-    check(BASE + '[[optimizers]]\nmethod = "lbfgs"\nmemory_size = 2.5\n', "optimizers[2].memory_size", "expected an integer")
+    check(BASE + '[[optimizers]]\nmethod = "lbfgs"\nmemory_size = 2.5\n', "optimizers[2].memory_size",
+          "expected an integer")
 
 
 def test_options_filled_from_the_problem_cannot_be_set():

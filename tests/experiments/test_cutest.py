@@ -23,8 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import cli
-from experiments import problems
+from experiments import cli, problems
 from experiments.config import ConfigError, loads
 from experiments.problems import cutest, registry
 
@@ -75,7 +74,8 @@ def test_without_sif2jax_the_problems_are_absent_and_the_hint_is_given(absent):
     assert not any(n.startswith("cutest_") for n in problems.names())
     assert "cutest" not in problems.tags()
     assert "rosenbrock" in problems.names() and problems.get("rosenbrock").dim == 2
-    with pytest.raises(ValueError, match=r"unknown problem 'cutest_rosenbr': .*sif2jax.*" + r'pip install -e "\.\[cutest\]"'):
+    hint = r"unknown problem 'cutest_rosenbr': .*sif2jax.*" + r'pip install -e "\.\[cutest\]"'
+    with pytest.raises(ValueError, match=hint):
         problems.get("cutest_rosenbr")
     with pytest.raises(ConfigError, match=r"problems\[0\]\.tag.*no problem has the tag 'cutest-small'.*cutest\]"):
         loads('name = "t"\n[[problems]]\ntag = "cutest-small"\n[[optimizers]]\nmethod = "bfgs"\n')

@@ -437,8 +437,9 @@ def test_absurd_sizes_are_refused_before_allocating_with_the_memory_they_need(co
 
 
 def test_seeds_are_used_whole():
-    from experiments.runner import seed_key
     import jax
+
+    from experiments.starts import seed_key
 
     assert seed_key(7).tolist() == jax.random.PRNGKey(7).tolist()  # the same key below 2**32
     assert seed_key(2**32 + 7).tolist() != seed_key(7).tolist()

@@ -9,7 +9,16 @@ import os
 import numpy as np
 import pytest
 
-from experiments.records import RESULT_FIELDS, TRACE_COLUMNS, RunWriter, atomic_write, load_run, new_run_dir, read_trace, trace_chunk
+from experiments.records import (
+    RESULT_FIELDS,
+    TRACE_COLUMNS,
+    RunWriter,
+    atomic_write,
+    load_run,
+    new_run_dir,
+    read_trace,
+    trace_chunk,
+)
 from experiments.report import ProgressBar, solved_csv, solved_rows, solved_table, summary_rows, summary_table
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from experiments import problems
-from experiments.runner import curvature_along_path
+from experiments.path_curvature import curvature_along_path
 
 
 @pytest.mark.slow
@@ -29,9 +29,9 @@ def test_float32_run_stays_float32_and_restores_x64(tmp_path):
     from experiments.config import loads
     from experiments.runner import run_experiment
 
-    spec = loads('name = "f32"\ndtype = "float32"\ndevice = "cpu"\n[budget]\nmax_iter = 5\n[[problems]]\nname = "booth"\n'
-                 'x0 = [0.1, 0.2]\n[[optimizers]]\nmethod = "gd"\nlearning_rate = 1e-2\n[plots]\nx_axis = ["iteration"]\n'
-                 "curvature = false\n", source="f32.toml")
+    spec = loads('name = "f32"\ndtype = "float32"\ndevice = "cpu"\n[budget]\nmax_iter = 5\n'
+                 '[[problems]]\nname = "booth"\nx0 = [0.1, 0.2]\n[[optimizers]]\nmethod = "gd"\n'
+                 'learning_rate = 1e-2\n[plots]\nx_axis = ["iteration"]\ncurvature = false\n', source="f32.toml")
     assert jax.config.jax_enable_x64
     results = run_experiment(spec, tmp_path)
     assert jax.config.jax_enable_x64  # the float32 run switched x64 off only while it ran

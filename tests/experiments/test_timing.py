@@ -8,8 +8,14 @@ import pytest
 
 from experiments import problems
 from experiments.config import loads
-from experiments.runner import _timed, compile_pair, measured_time_axis
-from experiments.timing import checkpoint_thresholds, interpolate_axis, record_iterations
+from experiments.runner import compile_pair
+from experiments.timing import (
+    checkpoint_thresholds,
+    interpolate_axis,
+    measured_time_axis,
+    record_iterations,
+    timed_call,
+)
 
 
 def first_stop(grad_norm, gtol, nit):
@@ -58,7 +64,7 @@ def test_a_real_compiled_run_stops_at_each_checkpoint():
     compiled = compile_pair(spec, problem, opt, x0s)
     executable = compiled[0]
     gtols = jnp.full((3,), opt.gtol)
-    out, seconds = _timed(executable, x0s, gtols)
+    out, seconds = timed_call(executable, x0s, gtols)
     res = jax.device_get(out)
     assert seconds > 0 and compiled[1] > 0
     nit = np.asarray(res.nit)

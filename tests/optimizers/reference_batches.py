@@ -5,13 +5,14 @@ compared with.
 Cost control, as in mgh_problems: per method ONE compiled, vmapped ``minimize`` call solves
 every row of a batch (problems selected by index with ``lax.switch``), cached for the session.
 
-UNCONSTRAINED: Rosenbrock, Beale, helical valley, Wood (MGH #1, #5, #7, #14), each padded to n = 4 with 0.5 ||z_pad||^2 (curvature 1 and zero
-gradient at z_pad = 0, so a padded coordinate never moves and, unlike zero padding, the
-Hessian keeps its definiteness: dogleg's Cholesky and Moré-Sorensen's easy case see the
-problem as it is). Rows: every standard start, then starts of Beale, helical valley and Wood
-from which the Hessian stays positive definite along the path (scipy's dogleg refuses an
-indefinite one). scipy gets the very same padded function, gradient and Hessian (jitted,
-problem index as an argument), so both solve the same problem.
+UNCONSTRAINED: Rosenbrock, Beale, helical valley, Wood (MGH #1, #5, #7, #14), each padded to
+n = 4 with 0.5 ||z_pad||^2 (curvature 1 and zero gradient at z_pad = 0, so a padded
+coordinate never moves and, unlike zero padding, the Hessian keeps its definiteness:
+dogleg's Cholesky and Moré-Sorensen's easy case see the problem as it is). Rows: every
+standard start, then starts of Beale, helical valley and Wood from which the Hessian stays
+positive definite along the path (scipy's dogleg refuses an indefinite one). scipy gets the
+very same padded function, gradient and Hessian (jitted, problem index as an argument), so
+both solve the same problem.
 
 LEAST_SQUARES: residual problems with n = 2, padded with zero residuals to m = 10: Rosenbrock
 (MGH #1, zero residual), Freudenstein-Roth (#2, the local minimizer with cost 24.49),
@@ -28,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import optimizers
-from mgh_problems import beale, helical_valley, rosenbrock, wood
+
+from .mgh_problems import beale, helical_valley, rosenbrock, wood
 
 EPS = np.finfo(float).eps
 

@@ -11,7 +11,8 @@ import pytest
 
 import optimizers
 import optimizers._driver
-from compilations import compilations
+
+from ..compilations import compilations
 
 RNG = np.random.default_rng(0)
 XA, YA = RNG.normal(size=(8, 3)), RNG.normal(size=8)
@@ -223,12 +224,6 @@ def test_an_error_in_a_one_argument_callback_reaches_the_user_as_itself():
 # ------------------------------------------------------------------ bad input, before compiling
 
 
-@pytest.fixture
-def no_compiling(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("minimize went on to compile")
-
-    monkeypatch.setattr(optimizers._driver, "_solve", refuse)
 
 
 def _tuple3(w, X, y, lam):

@@ -52,7 +52,8 @@ X0 = jnp.array([-1.2, 1.0])
     "kwargs, err, match",
     [
         (dict(method="nope"), ValueError, "unknown method 'nope'; known methods: gd, momentum"),
-        (dict(method="lbfgs", memory=3), TypeError, r"unknown option\(s\) \['memory'\] for method 'lbfgs'; its options are: memory_size=10"),
+        (dict(method="lbfgs", memory=3), TypeError,
+         r"unknown option\(s\) \['memory'\] for method 'lbfgs'; its options are: memory_size=10"),
         (dict(method="lbfgs", memory_size=2.5), TypeError, "method 'lbfgs' option 'memory_size': expected an int >= 1"),
         (dict(method="lbfgs", memory_size=0), ValueError, "option 'memory_size': expected an int >= 1"),
         (dict(method="lbfgs", c1=1.5), ValueError, r"option 'c1': expected a real number in \(0, 1\)"),

@@ -12,8 +12,6 @@ from jax.flatten_util import ravel_pytree
 import optimizers
 from optimizers import minimize
 from optimizers._curvature_split import curvature_operator
-from optimizers.hessian_free import OPTIONS as HF_OPTIONS
-from optimizers._trust_region import reduction_ratio, update_damping
 from optimizers._martens_cg import (
     MARTENS_CG_STATUS,
     cg_backtrack,
@@ -22,6 +20,8 @@ from optimizers._martens_cg import (
     save_schedule,
 )
 from optimizers._objective import make_objective
+from optimizers._trust_region import reduction_ratio, update_damping
+from optimizers.hessian_free import OPTIONS as HF_OPTIONS
 
 N = 40
 
@@ -459,27 +459,3 @@ def test_optax_curvature_batch_without_a_split_is_refused():
     with pytest.raises(ValueError, match="curvature_batch needs the Gauss-Newton split"):
         opt.update(None, opt.init(params), params, value_fn=loss, batch=jnp.zeros(3),
                    curvature_batch=jnp.zeros(3))
-
-
-def test_hessian_free_trains_an_mlp_below_adam_at_equal_gradient_cost(mlp):
-    fun, model, loss, params = mlp
-    hf = minimize(fun, params, "hessian-free", max_iter=30, gtol=1e-10, model_fn=model,
-                  loss_fn=loss, damping=1e-2)
-    # gradient-equivalent cost: a GNVP counts as two gradients, an f evaluation as one.
-    cost = int(hf.ngev) + 2 * int(hf.nhvp) + int(hf.nfev)
-    rates = (3e-3, 1e-2, 3e-2)
-    adam_run = jax.vmap(lambda lr: minimize(fun, params, "adam", max_iter=cost, gtol=1e-10,
-                                            learning_rate=lr).fun)
-    adam = dict(zip(rates, np.asarray(adam_run(jnp.asarray(rates))).tolist()))
-    f0 = float(fun(params))
-    assert float(hf.fun) < 1e-3 * f0
-    assert float(hf.fun) < 0.5 * min(adam.values()), (float(hf.fun), adam, cost)
-
-
-@pytest.fixture(scope="module")
-def mlp():
-    """The registry's mlp_regression with 2 hidden tanh layers of 16, 2000 noise-free points."""
-    from experiments.problems import get
-
-    p = get("mlp_regression", n_samples=2000, hidden=(16, 16), noise=0.0, seed=0)
-    return p.fun, p.model_fn, p.loss_fn, p.x0

@@ -16,8 +16,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference_batches import (
-    EPS, LIN_A, LIN_B, LS_NAMES, LS_PROBLEMS, ls_gtols, ls_hessian, ls_solved, residual, scipy_least_squares,
+from .reference_batches import (
+    EPS,
+    LIN_A,
+    LIN_B,
+    LS_NAMES,
+    LS_PROBLEMS,
+    ls_gtols,
+    ls_hessian,
+    ls_solved,
+    residual,
+    scipy_least_squares,
 )
 
 METHODS = ["levenberg-marquardt", "gauss-newton"]

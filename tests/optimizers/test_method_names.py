@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import optimizers
-from experiments.config import ConfigError, loads
 from optimizers._registry import canonical_name
 
 SPELLINGS = [
@@ -64,12 +63,3 @@ def test_nothing_near_lists_every_method():
         optimizers.get_method("zzz")
     assert "did you mean" not in str(err.value)
     assert all(name in str(err.value) for name in optimizers.method_names())
-
-
-def test_configs_take_the_same_spellings():
-    text = ('name = "spellings"\n[[problems]]\nname = "booth"\n[[optimizers]]\nmethod = "Newton-CG"\n'
-            '[[optimizers]]\nmethod = "L-BFGS-B"\n')
-    with pytest.raises(ConfigError, match=r"optimizers\[1\]\.method.*use 'lbfgs'"):
-        loads(text)
-    config = loads(text.replace('"L-BFGS-B"', '"BFGS"'))
-    assert [o.method for o in config.optimizers] == ["newton-cg", "bfgs"]

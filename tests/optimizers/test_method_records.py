@@ -175,14 +175,6 @@ def test_a_trust_region_method_from_public_parts_solves_a_quadratic():
 # ------------------------------------------------------------------ bad input, before compiling
 
 
-@pytest.fixture
-def no_compiling(monkeypatch):
-    """minimize's compiled loop must not be reached: the check comes first."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("minimize went on to compile")
-
-    monkeypatch.setattr(optimizers._driver, "_solve", refuse)
 
 
 def _residual(x):

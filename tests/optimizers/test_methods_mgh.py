@@ -19,7 +19,8 @@ import scipy.optimize as so
 
 import curvature
 import optimizers
-from mgh_problems import CORE, HIMMELBLAU_MINIMA, N_STARTS, SMALL, SMALL_DIM, solved
+
+from .mgh_problems import CORE, HIMMELBLAU_MINIMA, N_STARTS, SMALL, SMALL_DIM, solved
 
 METHODS = ["lbfgs", "bfgs", "newton", "newton-cg", "trust-ncg"]
 FULL = SMALL

@@ -1,6 +1,7 @@
 """trust-exact, trust-krylov, dogleg, nonlinear-cg (and newton, trust-ncg) against scipy's
 method of the same name (nonlinear-cg: scipy's ``CG``, Polak-Ribière with another line
-search) on Rosenbrock, Beale, helical valley and Wood, padded to n = 4, with scipy given the very same jitted f, g and Hessian (reference_batches).
+search) on Rosenbrock, Beale, helical valley and Wood, padded to n = 4, with scipy given the
+very same jitted f, g and Hessian (reference_batches).
 
 Final points: both within the distance from the known minimizer that ||g||_inf <= gtol
 allows at its Hessian's smallest eigenvalue (reference_batches.x_tolerance), so within twice
@@ -20,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference_batches import MINIMIZERS, ROW_IDS, ROWS, scipy_solved, solved, x_tolerance
+from .reference_batches import MINIMIZERS, ROW_IDS, ROWS, scipy_solved, solved, x_tolerance
 
 ROW_RANGE = range(len(ROWS))
 PD_ROWS = [i for i, row in enumerate(ROWS) if row[2]]

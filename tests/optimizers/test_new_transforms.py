@@ -13,7 +13,8 @@ import optax
 import pytest
 
 import optimizers
-from reference_batches import LS_NAMES, LS_PROBLEMS, ROWS, STARTS, ls_solved, padded_fun, solved
+
+from .reference_batches import LS_NAMES, LS_PROBLEMS, ROWS, STARTS, ls_solved, padded_fun, solved
 
 STEPS = 6
 ROSEN_ROW = [name for name, _, _ in ROWS].index("rosenbrock")

@@ -13,7 +13,8 @@ import optax
 import pytest
 
 import optimizers
-from mgh_problems import CORE, QUAD_HESSIAN, SMALL_DIM, solved
+
+from .mgh_problems import CORE, QUAD_HESSIAN, SMALL_DIM, solved
 
 EPS = np.finfo(float).eps
 INDEX = {p.name: i for i, p in enumerate(CORE)}

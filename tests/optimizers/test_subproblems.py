@@ -16,6 +16,7 @@ import pytest
 
 from optimizers._dogleg import dogleg
 from optimizers._gltr import gltr
+from optimizers._krylov import steihaug_cg, truncated_cg
 from optimizers._more_sorensen import more_sorensen
 from optimizers._subproblem import (
     CONVERGED,
@@ -25,7 +26,6 @@ from optimizers._subproblem import (
     SUBPROBLEM_STATUS,
     SubproblemResult,
 )
-from optimizers._krylov import steihaug_cg, truncated_cg
 
 N = 12
 EPS = np.finfo(float).eps

@@ -1,0 +1,1 @@
+"""The test suite (a package: its helper modules are imported relatively)."""

@@ -1,0 +1,1 @@
+"""Tests of curvature: derivatives, operators, spectra, critical points."""

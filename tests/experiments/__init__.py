@@ -1,0 +1,1 @@
+"""Tests of experiments: configs, problems, the runner, records, plots and the CLI."""

@@ -1,0 +1,1 @@
+"""Tests of optimizers: every method against references, transforms, the driver."""
