@@ -92,7 +92,7 @@ def plot_convergence(data, spec_plots, out_dir: Path, formats) -> list[Path]:
     problems = [p for p in data.results["problems"]
                 if any(r["problem"] == p["label"] for r in data.results["runs"])]
     labels = [o["label"] for o in data.results["optimizers"]]
-    color = colors(labels)
+    color = colors(data.results["optimizers"])
     paths = []
     if not problems:
         return paths

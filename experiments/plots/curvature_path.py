@@ -21,7 +21,7 @@ __all__ = ["plot_curvature"]
 def plot_curvature(data, out_dir: Path, formats, start: int = 0) -> list[Path]:
     """``curvature.png``: one panel per problem with eigenvalues stored, one colour per method."""
     labels = [o["label"] for o in data.results["optimizers"]]
-    color = colors(labels)
+    color = colors(data.results["optimizers"])
     panels = []
     for meta in data.results["problems"]:
         lines = {}

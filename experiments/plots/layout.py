@@ -15,16 +15,15 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
+from experiments.plots.colors import label_colors
+
 __all__ = ["colors", "grid", "legend_below", "log_y", "new_figure", "save", "signed_log_scale", "slug", "title",
            "unique_slugs"]
 
-_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-            "#7f7f7f", "#bcbd22")
-
-
-def colors(labels) -> dict:
-    """A stable colour per optimizer label, in config order."""
-    return {label: _PALETTE[i % len(_PALETTE)] for i, label in enumerate(labels)}
+def colors(optimizers) -> dict:
+    """``{label: colour}`` for a run's ``results["optimizers"]`` (dicts with ``label`` and
+    ``method``): each method's own colour in every figure (see :mod:`.colors`)."""
+    return label_colors((o["label"], o["method"]) for o in optimizers)
 
 
 def grid(n: int, max_cols: int = 4) -> tuple[int, int]:

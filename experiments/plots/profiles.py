@@ -84,7 +84,7 @@ def plot_profiles(data, spec_plots, out_dir: Path, formats) -> list[Path]:
     measures = [m for m in spec_plots.x_axis if m != "time" or np.isfinite(data.trace["time"]).any()]
     if not measures or not data.results["runs"]:
         return []
-    color = colors([o["label"] for o in data.results["optimizers"]])
+    color = colors(data.results["optimizers"])
     fig = new_figure(1, len(measures), panel=(4.8, 3.6), legend_entries=len(color))
     axes = fig.subplots(1, len(measures), squeeze=False)[0]
     handles = {}

@@ -58,7 +58,7 @@ def _levels(F, f_star):
 def plot_trajectories(data, problem_of, out_dir: Path, formats) -> list[Path]:
     """``trajectories_<problem>.png`` for every 2-D problem whose path was recorded."""
     labels = [o["label"] for o in data.results["optimizers"]]
-    color = colors(labels)
+    color = colors(data.results["optimizers"])
     files = []
     stems = unique_slugs(meta["label"] for meta in data.results["problems"])
     for meta in data.results["problems"]:
