@@ -4,7 +4,8 @@
 ``run_experiment(spec, dir)`` runs every (problem, optimizer, start) and records the
 results; ``load_run(dir)`` reads them back; ``plot_run(dir)`` draws the figures;
 ``summary_table(results)`` formats the table the CLI prints; ``register(name)`` adds a
-problem family (a factory returning ``draft(fun, x0, ...)``) that configs can then name. The command line (``curvax`` / ``python -m experiments``) is ``experiments.cli``.
+problem family (a factory returning ``draft(fun, x0, ...)``) that configs can then name.
+The command line (``curvax`` / ``python -m experiments``) is ``experiments.cli``.
 """
 
 import importlib
