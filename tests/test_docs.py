@@ -19,6 +19,8 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# docs/*.md only, not docs/tutorial/: tests/test_tutorial.py runs the tutorial's chapters (and
+# checks what they print), so they are not run twice.
 FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"(?:^<!-- (fragment|requires): ?([^>]*?) ?-->\n)?^```python\n(.*?)^```", re.M | re.S)
 
