@@ -1,4 +1,4 @@
-"""Command line: ``curvax run | resume | plot | list | cache`` (also ``python -m experiments``).
+"""Command line: ``curvax run | resume | plot | list | cache | explore`` (also ``python -m experiments``).
 
 The command owns its process: before JAX starts it sets the XLA options of
 :data:`experiments.xla_flags.CLI_FLAGS` unless ``XLA_FLAGS`` is set, and ``run``/``resume``
@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
                "Exit status: 0 done, 1 a run failed, 2 a bad config or arguments, 130 Ctrl-C.",
     )
     p.add_argument("--version", action="version", version=f"curvax {_version()}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{run,resume,plot,list,cache}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{run,resume,plot,list,cache,explore}")
 
     run = sub.add_parser(
         "run", help="run a config: every problem x optimizer x start, then plot",
@@ -88,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("what", nargs="?", choices=("problems", "methods"), default="problems")
     lst.add_argument("--tag", default=None, help="only problems with this tag (e.g. 2d, mgh, cutest)")
     lst.add_argument("-l", "--long", action="store_true", help="also the parameters / options and their defaults")
+
+    from experiments.explore.command import add_parser
+
+    add_parser(sub)
     return p
 
 
@@ -131,6 +135,10 @@ def main(argv=None) -> int:
             return _resume(args)
         if args.command == "plot":
             return _plot(args)
+        if args.command == "explore":
+            from experiments.explore.command import explore
+
+            return explore(args, _err)
         return _list(args)
     except BrokenPipeError:  # e.g. `curvax list | head`
         return EXIT_OK
