@@ -26,6 +26,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 from experiments.xla_flags import set_cli_flags  # noqa: E402  (standard library only; no JAX)
+
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
 
 RUNNER = """
@@ -81,7 +82,8 @@ def run_chapter(path: pathlib.Path, out: pathlib.Path) -> list[dict]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=pathlib.Path, default=HERE, help="folder for the figures (default: docs/tutorial)")
+    parser.add_argument("--out", type=pathlib.Path, default=HERE,
+                        help="folder for the figures (default: docs/tutorial)")
     parser.add_argument("--outputs", type=pathlib.Path, help="write what every block printed to this JSON file")
     parser.add_argument("chapters", nargs="*", help="only these chapters (file names, e.g. 03-hessians.md)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
