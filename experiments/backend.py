@@ -14,7 +14,7 @@ import sys
 
 import jax
 
-__all__ = ["DeviceError", "environment", "precision", "select_device"]
+__all__ = ["DeviceError", "environment", "precision", "select_device", "select_devices"]
 
 
 class DeviceError(RuntimeError):
@@ -57,6 +57,21 @@ def select_device(name: str):
             + "); install a CUDA-enabled jaxlib, or set device = 'cpu' or 'auto'"
         )
     raise ValueError(f"device must be 'cpu', 'gpu' or 'auto', got {name!r}")
+
+
+def select_devices(name: str, count: int = 0) -> list:
+    """The devices a run uses: every device of the platform :func:`select_device` picks for
+    ``name``, or its first ``count`` (``count = 0``: all). DeviceError when fewer exist."""
+    first = select_device(name)
+    devices = [d for d in jax.devices(first.platform) if d.process_index == first.process_index]
+    if count < 0:
+        raise ValueError(f"devices must be >= 1 (or 0 for all), got {count}")
+    if count > len(devices):
+        hint = ("; on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes N host devices"
+                if first.platform == "cpu" else "")
+        raise DeviceError(f"devices = {count} but the {first.platform} platform has {len(devices)} device(s) "
+                          f"here ({', '.join(str(d) for d in devices)}){hint}")
+    return devices[:count] if count else devices
 
 
 def environment(device) -> dict:

@@ -99,6 +99,9 @@ def _running_options(command) -> None:
     """The options ``run`` and ``resume`` share."""
     command.add_argument("--device", choices=("cpu", "gpu", "auto"), default=None,
                          help="override the config's device")
+    command.add_argument("--devices", type=int, default=None, metavar="N",
+                         help="shard each pair's starts over the first N devices of the platform (default: the "
+                              "config's devices, else all)")
     command.add_argument("--no-plots", action="store_true", help="write the records only")
     command.add_argument("--svg", action="store_true", help="also write SVG figures")
     command.add_argument("--no-cache", action="store_true",
@@ -152,15 +155,15 @@ def main(argv=None) -> int:
         restore()
 
 
-def _validated(path: Path, device):
-    from experiments.backend import DeviceError, select_device
+def _validated(path: Path, device, devices=None):
+    from experiments.backend import DeviceError, select_devices
     from experiments.config import ConfigError, load
 
     try:
         spec = load(path)
-        if device is not None:
-            spec = spec.with_device(device)
-        select_device(spec.device)
+        if device is not None or devices is not None:
+            spec = spec.with_device(device or spec.device, devices)
+        select_devices(spec.device, spec.devices)
     except (ConfigError, DeviceError) as err:
         _err(str(err))
         return None
@@ -190,7 +193,7 @@ def _run(args) -> int:
     from experiments.records import new_run_dir
     from experiments.run_lock import LOCK_NAME, RunLock
 
-    spec = _validated(args.config, args.device)
+    spec = _validated(args.config, args.device, args.devices)
     if spec is None:
         return EXIT_USAGE
     stop.check()  # a signal during the imports and the config check: nothing is written
@@ -247,7 +250,7 @@ def _resume(args) -> int:
             _err(f"{config_path}: edited after the run started, so its finished pairs no longer match it; "
                  f"restore the file, or start a new run: curvax run {config_path}")
             return EXIT_USAGE
-        spec = _validated(config_path, args.device)
+        spec = _validated(config_path, args.device, args.devices)
         if spec is None:
             return EXIT_USAGE
         return _execute(spec, args.run_dir, args, resume=data)

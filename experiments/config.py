@@ -166,8 +166,8 @@ class _Validator:
     # -- sections -----------------------------------------------------------
 
     def experiment(self, data: dict, text: str) -> ExperimentSpec:
-        top = ("name", "description", "seed", "dtype", "device", "compilation_cache", "budget", "problems",
-               "optimizers", "plots")
+        top = ("name", "description", "seed", "dtype", "device", "devices", "compilation_cache", "budget",
+               "problems", "optimizers", "plots")
         self.keys(data, "", top, required=("name", "problems", "optimizers"))
         name = self.typed(data["name"], "name", "str")
         if not _NAME_RE.match(name):
@@ -177,6 +177,9 @@ class _Validator:
         dtype = self.choice(self.get(data, "dtype", "dtype", "str", "float64"), "dtype", DTYPES)
         device = self.choice(self.get(data, "device", "device", "str", "auto"), "device", DEVICES)
         cache = self.get(data, "compilation_cache", "compilation_cache", "bool", True)
+        devices = self.get(data, "devices", "devices", "int", 0)
+        if "devices" in data:
+            self.positive(devices, "devices")
 
         budget = self.table(data, "budget")
         self.keys(budget, "budget", ("max_iter", "gtol", "repeats"))
@@ -191,7 +194,7 @@ class _Validator:
         return ExperimentSpec(
             name=name, seed=seed, dtype=dtype, device=device, description=description,
             max_iter=max_iter, gtol=gtol, repeats=repeats, problems=problems, optimizers=optimizers,
-            plots=plots, source=self.source, text=text, compilation_cache=cache,
+            plots=plots, source=self.source, text=text, compilation_cache=cache, devices=devices,
         )
 
     def table(self, data, name):

@@ -24,10 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import compile_cache, stop
-from experiments.backend import environment, precision, select_device
+from experiments.backend import environment, precision, select_devices
 from experiments.path_curvature import curvature_along_path
 from experiments.problems import build_problem
 from experiments.records import RecordError, RunData, RunWriter, pair_rows, problem_record
+from experiments.sharding import Placement
 from experiments.spec import ExperimentSpec, OptimizerSpec, ProblemSpec
 from experiments.starts import seed_key, starting_points
 from experiments.timing import measured_time_axis, timed_call
@@ -79,13 +80,16 @@ class CompiledPair(NamedTuple):
         return "hit" if not self.cache_misses else "miss" if not self.cache_hits else "partial"
 
 
-def compile_pair(spec: ExperimentSpec, problem, opt: OptimizerSpec, x0s, device=None) -> CompiledPair:
+def compile_pair(spec: ExperimentSpec, problem, opt: OptimizerSpec, x0s, device=None,
+                 placement: Optional[Placement] = None) -> CompiledPair:
     """Lower and compile one pair ahead of time: one program per pair, which records the
     iterates (``trace.x``) itself when a plot needs them (a second program for the path
     would double the compile time)."""
     record_path = spec.record_path and problem.dim <= spec.plots.path_max_dim
     gtols = jnp.full((x0s.shape[0],), opt.gtol, dtype=x0s.dtype)
-    with precision(spec.dtype), jax.default_device(device or x0s.devices().pop()), \
+    if placement is not None:  # x0s is placed (padded) already; its per-start gtol goes alike
+        gtols, device = placement.put(gtols), placement.devices[0]
+    with precision(spec.dtype), jax.default_device(device or min(x0s.devices(), key=lambda d: d.id)), \
             compile_cache.counting() as counts:
         t0 = time.perf_counter()
         executable = _solver(problem, opt, record_path=record_path).lower(x0s, gtols).compile()
@@ -108,28 +112,35 @@ class PairOutcome:
 
 
 def run_pair(spec: ExperimentSpec, ps: ProblemSpec, problem, opt: OptimizerSpec, x0s, first_run_id: int,
-             compiled=None, on_phase: Optional[Callable[[str], None]] = None) -> PairOutcome:
-    """Run (and time) one pair over all its starts; ``compiled`` from :func:`compile_pair`."""
+             compiled=None, on_phase: Optional[Callable[[str], None]] = None,
+             placement: Optional[Placement] = None, starts: Optional[int] = None) -> PairOutcome:
+    """Run (and time) one pair over all its starts; ``compiled`` from :func:`compile_pair`.
+
+    With a ``placement``, ``x0s`` is the placed batch (padded to a multiple of the devices)
+    and ``starts`` the number of real starts: the padding is dropped before anything is
+    recorded."""
     def phase(text):
         stop.check()
         if on_phase is not None:
             on_phase(text)
 
-    batch = int(x0s.shape[0])
+    batch = int(starts if starts is not None else x0s.shape[0])
+    place = placement.put if placement is not None else (lambda a: a)
     if compiled is None:
         phase("compiling")
-        compiled = compile_pair(spec, problem, opt, x0s)
+        compiled = compile_pair(spec, problem, opt, x0s, placement=placement)
     compile_s, record_path = compiled.seconds, compiled.record_path
     phase("running")
-    gtols = jnp.full((batch,), opt.gtol, dtype=x0s.dtype)
+    gtols = place(jnp.full((x0s.shape[0],), opt.gtol, dtype=x0s.dtype))
     out, run_s = timed_call(compiled.executable, x0s, gtols, spec.repeats)
     res = jax.device_get(out)
-    nit = np.asarray(res.nit, dtype=np.int64)
 
     time_axis = np.full(opt.max_iter + 1, np.nan)
     if spec.measure_time:
         phase("timing checkpoints")
-        time_axis, run_s = measured_time_axis(compiled.executable, x0s, res, opt, run_s, spec.repeats)
+        time_axis, run_s = measured_time_axis(compiled.executable, x0s, res, opt, run_s, spec.repeats, place)
+    res = jax.tree_util.tree_map(lambda leaf: leaf[:batch], res)  # the padding's copies dropped
+    nit = np.asarray(res.nit, dtype=np.int64)
 
     path = np.asarray(res.trace.x, dtype=np.float64) if record_path else None
     eig = None
@@ -196,11 +207,12 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
     workers = compile_workers or default_compile_workers()
     writer = RunWriter(run_dir)
     with precision(spec.dtype):
-        device = select_device(spec.device)
+        devices = select_devices(spec.device, spec.devices)
+        placement, device = Placement(devices), devices[0]
         with jax.default_device(device):
             instances = [build_problem(ps.name, ps.params, spec.seed) for ps in spec.problems]
             root = seed_key(spec.seed)
-            starts = [jax.device_put(starting_points(p, ps, jax.random.fold_in(root, i)), device)
+            starts = [starting_points(p, ps, jax.random.fold_in(root, i))
                       for i, (ps, p) in enumerate(zip(spec.problems, instances))]
             done = set()
             if resume is not None:
@@ -209,11 +221,13 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
             else:
                 meta = [problem_record(ps, p, x) for ps, p, x in zip(spec.problems, instances, starts)]
                 env = environment(device)
+                env["devices"] = [str(d) for d in devices]
                 cache = compile_cache.state()
                 if cache is not None:
                     env["compilation_cache"] = cache.record()
                 writer.start(spec, env, problems=meta)
-            jobs = [(ps, problem, x0s, opt) for ps, problem, x0s in zip(spec.problems, instances, starts)
+            placed = [placement.put(x0s) for x0s in starts]  # sharded over the devices, padded
+            jobs = [(ps, problem, x0s, opt) for ps, problem, x0s in zip(spec.problems, instances, placed)
                     for opt in spec.optimizers]
             if progress is not None:
                 for ps, _, _, opt in jobs:
@@ -228,7 +242,7 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
                 for first in range(0, len(todo), workers):
                     stop.check()
                     batch = todo[first:first + workers]
-                    futures = [pool.submit(compile_pair, spec, problem, opt, x0s, device)
+                    futures = [pool.submit(compile_pair, spec, problem, opt, x0s, device, placement)
                                for _, problem, x0s, opt in batch]
                     if progress is not None:
                         progress.show("compiling " + ", ".join(f"{ps.label} x {opt.label}" for ps, _, _, opt in batch))
@@ -246,7 +260,8 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
                                 progress.show(f"{name}: {text}")
 
                         stop.check()
-                        outcome = run_pair(spec, ps, problem, opt, x0s, writer.next_run_id, executable, phase)
+                        outcome = run_pair(spec, ps, problem, opt, x0s, writer.next_run_id, executable, phase,
+                                           placement, ps.starts)
                         writer.add(outcome.pair, outcome.runs, outcome.trace)
                         if progress is not None:
                             p = outcome.pair

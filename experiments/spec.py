@@ -114,6 +114,7 @@ class ExperimentSpec:
     source: str = "<string>"
     text: str = field(default="", repr=False)
     compilation_cache: bool = True
+    devices: int = 0  # how many devices of the platform the starts are sharded over (0: all)
 
     @property
     def record_path(self) -> bool:
@@ -125,12 +126,17 @@ class ExperimentSpec:
         """Whether the per-iteration wall-clock axis is measured (a second, timed run)."""
         return "time" in self.plots.x_axis
 
-    def with_device(self, device: str) -> "ExperimentSpec":
-        """The same spec with ``device`` replaced (the CLI's ``--device``)."""
+    def with_device(self, device: str, devices: Optional[int] = None) -> "ExperimentSpec":
+        """The same spec with ``device`` (and the device count ``devices``) replaced: the
+        CLI's ``--device`` and ``--devices``."""
         if device not in DEVICES:
             raise ConfigError(self.source, "device", f"expected one of {alternatives(DEVICES)}, got {device!r}")
+        if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or devices < 1):
+            raise ConfigError(self.source, "devices", f"must be an integer >= 1, got {devices!r}")
         fields = dict(self.__dict__)
         fields["device"] = device
+        if devices is not None:
+            fields["devices"] = devices
         return ExperimentSpec(**fields)
 
 

@@ -106,29 +106,32 @@ def timed_call(compiled, x0s, gtols, repeats: int = 1):
         return out, best
 
 
-def measured_time_axis(compiled, x0s, res, opt, run_s: float, repeats: int = 1):
+def measured_time_axis(compiled, x0s, res, opt, run_s: float, repeats: int = 1, place=None):
     """Seconds at iterations 0..max_iter for the batch (NaN past its last iteration), and
     the run time refined by timing the full call once more (the faster of the two counts:
     timing noise only adds time).
 
     ``compiled(x0s, gtols)``: the pair's executable; ``res``: its result on the host;
     ``opt``: the pair's :class:`~experiments.spec.OptimizerSpec` (its ``gtol`` and
-    ``max_iter``). The compiled call is timed at checkpoint iterations by per-start gtol
-    thresholds (see the module docstring); a checkpoint is kept only if the call stopped there after
-    repeating the main run's iterates (gtol enters only the stopping test of ``minimize``).
+    ``max_iter``); ``place``: puts a per-start vector where the executable expects it (the
+    run's :class:`~experiments.sharding.Placement`; default: as given). The compiled call is
+    timed at checkpoint iterations by per-start gtol thresholds (see the module docstring);
+    a checkpoint is kept only if the call stopped there after repeating the main run's
+    iterates (gtol enters only the stopping test of ``minimize``).
     """
     nit = np.asarray(res.nit, dtype=np.int64)
     k_max = int(nit.max())
     grad_norm = np.asarray(res.trace.grad_norm, dtype=np.float64)
     dtype = x0s.dtype
-    _, again = timed_call(compiled, x0s, jnp.full(nit.shape, opt.gtol, dtype=x0s.dtype), repeats)
+    place = place or (lambda a: a)
+    _, again = timed_call(compiled, x0s, place(jnp.full(nit.shape, opt.gtol, dtype=dtype)), repeats)
     run_s = min(run_s, again)
     points = [(k_max, run_s)]
     plans = [(0, np.full(nit.size, np.inf))] if k_max > 0 else []
     plans += checkpoint_thresholds(grad_norm, nit, opt.gtol)
     f_main = np.asarray(res.trace.f)
     for k, gtols in plans:
-        out, seconds = timed_call(compiled, x0s, jnp.asarray(gtols, dtype=dtype), repeats)
+        out, seconds = timed_call(compiled, x0s, place(jnp.asarray(gtols, dtype=dtype)), repeats)
         stops = np.asarray(out.nit)
         f_short = np.asarray(out.trace.f)
         same_path = all(np.array_equal(f_short[b, : stops[b] + 1], f_main[b, : stops[b] + 1])
