@@ -21,6 +21,7 @@ from experiments.spec import (
     DTYPES,
     FORMATS,
     RUNNER_OPTIMIZER_KEYS,
+    X_SCALES,
     Y_AXES,
     ConfigError,
     ExperimentSpec,
@@ -397,7 +398,7 @@ class _Validator:
 
     def plots(self, table) -> PlotSpec:
         keys = ("x_axis", "y_axis", "trajectories", "curvature", "path_max_dim", "profile", "profile_tol",
-                "band", "formats")
+                "band", "formats", "x_scale")
         self.keys(table, "plots", keys)
         d = PlotSpec()
         path_max_dim = self.positive(self.get(table, "path_max_dim", "plots.path_max_dim", "int", d.path_max_dim),
@@ -418,6 +419,8 @@ class _Validator:
                                       "plots.profile_tol"),
             band=self.choice(self.get(table, "band", "plots.band", "str", d.band), "plots.band", BAND),
             formats=formats,
+            x_scale=self.choice(self.get(table, "x_scale", "plots.x_scale", "str", d.x_scale), "plots.x_scale",
+                                X_SCALES),
         )
 
     def check_method_options(self, spec: ExperimentSpec):

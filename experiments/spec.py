@@ -25,6 +25,7 @@ __all__ = [
     "PlotSpec",
     "ProblemSpec",
     "RUNNER_OPTIMIZER_KEYS",
+    "X_SCALES",
     "Y_AXES",
 ]
 
@@ -34,6 +35,7 @@ AXES = ("iteration", "evaluations", "time")
 Y_AXES = ("gap", "grad_norm")
 FORMATS = ("png", "svg")
 BAND = ("iqr", "range", "none")
+X_SCALES = ("auto", "linear", "log")
 # Keys of an [[optimizers]] table that belong to the runner, not to the method.
 RUNNER_OPTIMIZER_KEYS = ("method", "label", "max_iter", "gtol")
 _TABLE_RE = re.compile(r"^(problems|optimizers)\[(\d+)\]")
@@ -94,6 +96,7 @@ class PlotSpec:
     profile_tol: float = 1e-6
     band: str = "iqr"
     formats: tuple = ("png",)
+    x_scale: str = "auto"  # iteration, evaluation and time axes: auto | linear | log
 
 
 @dataclass(frozen=True)

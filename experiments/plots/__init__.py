@@ -11,10 +11,11 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-from experiments.plots.convergence import median_band, plot_convergence
-from experiments.plots.curvature_path import plot_curvature
-from experiments.plots.profiles import performance_profile, plot_profiles, solve_costs
-from experiments.plots.trajectories import plot_trajectories
+from experiments.plots.convergence import convergence_figures, median_band, plot_convergence
+from experiments.plots.curvature_path import curvature_figure, plot_curvature
+from experiments.plots.layout import save
+from experiments.plots.profiles import performance_profile, plot_profiles, profile_figure, solve_costs
+from experiments.plots.trajectories import plot_trajectories, trajectory_figures
 
 __all__ = [
     "median_band",
@@ -24,6 +25,7 @@ __all__ = [
     "plot_profiles",
     "plot_run",
     "plot_trajectories",
+    "run_figures",
     "solve_costs",
 ]
 
@@ -51,27 +53,48 @@ def _problem_loader(data):
     return problem_of
 
 
+def run_figures(run_dir):
+    """``(file stem, matplotlib Figure)`` for every figure the run's config asks for, made
+    one at a time (a generator) and not saved; ``run_dir`` is a folder or a loaded
+    :class:`~experiments.records.RunData`. :func:`plot_run` saves what this yields."""
+    from experiments.records import RunData, load_run
+
+    data = run_dir if isinstance(run_dir, RunData) else load_run(run_dir)
+    yield from _figures(data, _plot_spec(data))
+
+
+def _figures(data, spec):
+    from experiments.backend import precision
+
+    yield from convergence_figures(data, spec)
+    if spec.trajectories:
+        with precision(data.results.get("dtype", "float64")):
+            yield from trajectory_figures(data, _problem_loader(data))
+    n_problems = len({r["problem"] for r in data.results["runs"]})
+    auto = n_problems >= 2 and len(data.results["optimizers"]) >= 2
+    if spec.profile or (spec.profile is None and auto):
+        fig = profile_figure(data, spec)
+        if fig is not None:
+            yield "profile", fig
+    if spec.curvature:
+        fig = curvature_figure(data, x_scale=spec.x_scale)
+        if fig is not None:
+            yield "curvature", fig
+
+
 def plot_run(run_dir, *, formats: Optional[tuple] = None, out_dir=None) -> list[Path]:
     """Draw every plot the run's config asks for; returns the files written.
 
     ``formats`` overrides the config's ``plots.formats`` (e.g. ``("png", "svg")``);
     ``out_dir`` defaults to ``run_dir/plots``.
     """
-    from experiments.backend import precision
     from experiments.records import RunData, load_run
 
     data = run_dir if isinstance(run_dir, RunData) else load_run(run_dir)
     spec = _plot_spec(data)
     formats = tuple(formats or spec.formats)
     out = Path(out_dir) if out_dir is not None else data.run_dir / "plots"
-    files = plot_convergence(data, spec, out, formats)
-    if spec.trajectories:
-        with precision(data.results.get("dtype", "float64")):
-            files += plot_trajectories(data, _problem_loader(data), out, formats)
-    n_problems = len({r["problem"] for r in data.results["runs"]})
-    auto = n_problems >= 2 and len(data.results["optimizers"]) >= 2
-    if spec.profile or (spec.profile is None and auto):
-        files += plot_profiles(data, spec, out, formats)
-    if spec.curvature:
-        files += plot_curvature(data, out, formats)
+    files = []
+    for stem, fig in _figures(data, spec):
+        files += save(fig, out, stem, formats)
     return files

@@ -13,10 +13,24 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
-from experiments.plots.layout import CLIP, colors, grid, legend_below, log_y, new_figure, save, signed_log_scale, title
+from experiments.plots.layout import (
+    CLIP,
+    colors,
+    count_x,
+    grid,
+    legend_below,
+    log_y,
+    new_figure,
+    save,
+    seconds_x,
+    signed_log_scale,
+    title,
+    wants_log_x,
+)
 
-__all__ = ["X_LABELS", "median_band", "plot_convergence", "run_curves"]
+__all__ = ["X_LABELS", "convergence_figures", "median_band", "plot_convergence", "run_curves"]
 
 X_LABELS = {
     "iteration": "iteration",
@@ -89,13 +103,21 @@ def _y_label(y: str, has_f_star: bool) -> str:
 
 def plot_convergence(data, spec_plots, out_dir: Path, formats) -> list[Path]:
     """One figure per x axis of ``spec_plots.x_axis``: ``convergence_<axis>.png``."""
+    paths = []
+    for stem, fig in convergence_figures(data, spec_plots):
+        paths += save(fig, out_dir, stem, formats)
+    return paths
+
+
+def convergence_figures(data, spec_plots) -> list[tuple[str, Figure]]:
+    """``(file stem, figure)`` per x axis of ``spec_plots.x_axis``, not yet saved."""
     problems = [p for p in data.results["problems"]
                 if any(r["problem"] == p["label"] for r in data.results["runs"])]
     labels = [o["label"] for o in data.results["optimizers"]]
     color = colors(data.results["optimizers"])
-    paths = []
+    figures = []
     if not problems:
-        return paths
+        return figures
     ys = list(spec_plots.y_axis)
     for x in spec_plots.x_axis:
         if x == "time" and not np.isfinite(data.trace["time"]).any():
@@ -119,11 +141,13 @@ def plot_convergence(data, spec_plots, out_dir: Path, formats) -> list[Path]:
                 log = y == "grad_norm" or has_f_star or all(
                     np.all(v[np.isfinite(v)] > 0) for s in stats.values() for v in s[1:])
                 _draw_panel(ax, stats, color, handles, log=log, band=spec_plots.band)
+                x_label = _x_axis(ax, x, [s[0][-1] for s in stats.values()], spec_plots.x_scale,
+                                  [s[0][0] for s in stats.values()])
                 ax.set_ylabel(_y_label(y, has_f_star))
                 if k == 0:
                     heading = p["label"] + (f"   (f* = {p['f_star']:.6g})" if has_f_star else "   (f* unknown)")
                     ax.set_title(heading, fontsize=10)
-                ax.set_xlabel(X_LABELS[x] if k == len(ys) - 1 else "")
+                ax.set_xlabel(x_label if k == len(ys) - 1 else "")
                 ax.grid(True, which="major", alpha=0.3)
         starts = sorted({p["starts"] for p in problems})
         spread = {"iqr": "median and interquartile band over starts",
@@ -131,8 +155,24 @@ def plot_convergence(data, spec_plots, out_dir: Path, formats) -> list[Path]:
         title(fig, f"{data.results['name']}: convergence against {x}  ({spread}; "
                    f"{'/'.join(map(str, starts))} start{'s' if max(starts) > 1 else ''} per problem)")
         legend_below(fig, list(handles.values()), list(handles))
-        paths += save(fig, out_dir, f"convergence_{x}", formats)
-    return paths
+        figures.append((f"convergence_{x}", fig))
+    return figures
+
+
+def _x_axis(ax, x: str, ends, mode: str, starts=()) -> str:
+    """Scale and ticks of a panel's x axis (log where a linear one would squash the fast
+    methods against x = 0); returns the axis label."""
+    log = wants_log_x(ends, mode)
+    top = max(ends) if ends else 1.0
+    if x == "time":
+        # time starts at the dispatch overhead, not at 0: a log axis over less than two
+        # decades would carry a single labelled tick
+        start = min((s for s in starts if s > 0), default=top)
+        log = log and (mode == "log" or top / start >= 100.0)
+        unit = seconds_x(ax, log, top)
+        return f"measured wall time [{unit}]"
+    count_x(ax, log, top)
+    return X_LABELS[x]
 
 
 def _draw_panel(ax, stats, color, handles, *, log: bool, band: str):

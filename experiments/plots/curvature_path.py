@@ -9,17 +9,37 @@ enters a convex basin. The eigenvalues are computed by the runner (dense ``eigva
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from experiments.plots.layout import CLIP, colors, grid, legend_below, new_figure, save, signed_log_scale, title
+from experiments.plots.layout import (
+    CLIP,
+    colors,
+    count_x,
+    grid,
+    legend_below,
+    new_figure,
+    save,
+    signed_log_scale,
+    title,
+    wants_log_x,
+)
 
-__all__ = ["plot_curvature"]
+__all__ = ["curvature_figure", "plot_curvature"]
 
 
-def plot_curvature(data, out_dir: Path, formats, start: int = 0) -> list[Path]:
-    """``curvature.png``: one panel per problem with eigenvalues stored, one colour per method."""
+def plot_curvature(data, out_dir: Path, formats, start: int = 0, x_scale: str = "auto") -> list[Path]:
+    """``curvature.png``: one panel per problem with eigenvalues stored, one colour per method;
+    ``x_scale`` as ``[plots] x_scale``."""
+    fig = curvature_figure(data, start, x_scale)
+    return [] if fig is None else save(fig, out_dir, "curvature", formats)
+
+
+def curvature_figure(data, start: int = 0, x_scale: str = "auto") -> Optional[Figure]:
+    """The figure of :func:`plot_curvature`, not yet saved (None: no eigenvalues stored)."""
     labels = [o["label"] for o in data.results["optimizers"]]
     color = colors(data.results["optimizers"])
     panels = []
@@ -34,7 +54,7 @@ def plot_curvature(data, out_dir: Path, formats, start: int = 0) -> list[Path]:
         if lines:
             panels.append((meta, lines))
     if not panels:
-        return []
+        return None
     rows, cols = grid(len(panels), 3)
     fig = new_figure(rows, cols, panel=(4.8, 3.4), legend_entries=len(labels) + 2)
     axes = fig.subplots(rows, cols, squeeze=False)
@@ -48,19 +68,27 @@ def plot_curvature(data, out_dir: Path, formats, start: int = 0) -> list[Path]:
                 continue
             it, lo, hi = lines[lab]
             lo, hi = np.clip(lo, -CLIP, CLIP), np.clip(hi, -CLIP, CLIP)
-            ax.plot(it, lo, "-", color=color[lab], lw=1.5)
-            ax.plot(it, hi, "--", color=color[lab], lw=1.1)
+            ax.plot(it, lo, "-", color=color[lab], lw=1.7, zorder=3)
+            ax.plot(it, hi, "--", color=color[lab], lw=1.1, zorder=3)
             magnitude += [lo, hi]
         signed_log_scale(ax, magnitude)
-        ax.axhline(0.0, color="black", lw=0.8, alpha=0.7)
+        # zero is a dotted grey line over a faint tint of the negative-curvature side, so
+        # that it never reads as a method's (solid) lambda_min, black for Newton included
+        ax.axhline(0.0, color="0.45", lw=0.9, ls=(0, (1, 2)), zorder=2)
+        low, high = ax.get_ylim()
+        if low < 0:
+            ax.axhspan(low, 0.0, color="#d62728", alpha=0.06, lw=0, zorder=0)
+        ax.set_ylim(low, high)
+        ends = [float(lines[lab][0][-1]) for lab in lines if len(lines[lab][0])]
+        count_x(ax, wants_log_x(ends, x_scale), max(ends, default=1.0))
         ax.set_title(meta["label"], fontsize=10)
         ax.set_xlabel("iteration")
         ax.set_ylabel("Hessian eigenvalue")
         ax.grid(True, which="major", alpha=0.3)
     handles = [Line2D([], [], color=color[lab], lw=1.6) for lab in labels]
-    handles += [Line2D([], [], color="0.3", ls="-"), Line2D([], [], color="0.3", ls="--")]
-    names = labels + ["\u03bb_min (solid)", "\u03bb_max (dashed)"]
+    handles += [Line2D([], [], color="0.3", ls="-", lw=1.7), Line2D([], [], color="0.3", ls="--", lw=1.1)]
+    names = labels + ["\u03bb$_{min}$ (solid)", "\u03bb$_{max}$ (dashed)"]
     legend_below(fig, handles, names)
     title(fig, f"{data.results['name']}: curvature along the path of start {start} "
-               "(symmetric log axis: linear near 0, logarithmic beyond; below 0: negative curvature)")
-    return save(fig, out_dir, "curvature", formats)
+               "(symmetric log axis: linear near 0, logarithmic beyond; tinted below 0: negative curvature)")
+    return fig

@@ -12,12 +12,14 @@ s is fastest, the limit the share it solves at all.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from experiments.plots.layout import colors, legend_below, new_figure, save, title
 
-__all__ = ["performance_profile", "plot_profiles", "solve_costs"]
+__all__ = ["performance_profile", "plot_profiles", "profile_figure", "solve_costs"]
 
 _COST_COLUMN = {"iteration": "iteration", "evaluations": "evaluations", "time": "time"}
 _COST_LABEL = {"iteration": "iterations", "evaluations": "evaluations (one Hv = 2 \u2207f)",
@@ -81,9 +83,15 @@ def performance_profile(costs: np.ndarray):
 
 def plot_profiles(data, spec_plots, out_dir: Path, formats) -> list[Path]:
     """``profile.png``: one panel per cost measure of ``spec_plots.x_axis``."""
+    fig = profile_figure(data, spec_plots)
+    return [] if fig is None else save(fig, out_dir, "profile", formats)
+
+
+def profile_figure(data, spec_plots) -> Optional[Figure]:
+    """The figure of :func:`plot_profiles`, not yet saved (None: nothing to profile)."""
     measures = [m for m in spec_plots.x_axis if m != "time" or np.isfinite(data.trace["time"]).any()]
     if not measures or not data.results["runs"]:
-        return []
+        return None
     color = colors(data.results["optimizers"])
     fig = new_figure(1, len(measures), panel=(4.8, 3.6), legend_entries=len(color))
     axes = fig.subplots(1, len(measures), squeeze=False)[0]
@@ -110,4 +118,4 @@ def plot_profiles(data, spec_plots, out_dir: Path, formats) -> list[Path]:
     title(fig, f"{data.results['name']}: performance profiles (Dolan & Mor\u00e9 2002), {n_problems} "
                f"problem\u00d7start cases; solved: f \u2212 f* \u2264 {spec_plots.profile_tol:g}\u00b7max(1, |f*|)")
     legend_below(fig, list(handles.values()), list(handles))
-    return save(fig, out_dir, "profile", formats)
+    return fig

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from experiments.plots.layout import colors, grid, new_figure, save, title, unique_slugs
 
-__all__ = ["plot_trajectories", "surface"]
+__all__ = ["plot_trajectories", "surface", "trajectory_figures"]
 
 _GRID = 120
 _ARROWS = 15
@@ -57,9 +58,18 @@ def _levels(F, f_star):
 
 def plot_trajectories(data, problem_of, out_dir: Path, formats) -> list[Path]:
     """``trajectories_<problem>.png`` for every 2-D problem whose path was recorded."""
+    files = []
+    for stem, fig in trajectory_figures(data, problem_of):
+        files += save(fig, out_dir, stem, formats)
+    return files
+
+
+def trajectory_figures(data, problem_of) -> list[tuple[str, Figure]]:
+    """``(file stem, figure)`` of :func:`plot_trajectories`, not yet saved; ``problem_of(meta)``
+    builds the problem of a ``results["problems"]`` entry (for its contour map)."""
     labels = [o["label"] for o in data.results["optimizers"]]
     color = colors(data.results["optimizers"])
-    files = []
+    figures = []
     stems = unique_slugs(meta["label"] for meta in data.results["problems"])
     for meta in data.results["problems"]:
         if meta["dim"] != 2:
@@ -112,5 +122,5 @@ def plot_trajectories(data, problem_of, out_dir: Path, formats) -> list[Path]:
         scale = "log-spaced levels of f" if base is not None else "linear levels of f"
         title(fig, f"{meta['label']}: paths over contours ({scale}); arrows: \u2212\u2207f direction; "
                    "\u2605 known minima, o start, x end")
-        files += save(fig, out_dir, f"trajectories_{stems[meta['label']]}", formats)
-    return files
+        figures.append((f"trajectories_{stems[meta['label']]}", fig))
+    return figures

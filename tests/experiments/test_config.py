@@ -264,6 +264,7 @@ def test_starts_and_explicit_x0():
         ('formats = ["pdf", "png"]', "plots.formats[0]", "expected one of 'png', 'svg'"),
         ("profile_tol = 0", "plots.profile_tol", "must be > 0"),
         ("path_max_dim = 100000", "plots.path_max_dim", "must be <= 10000"),
+        ('x_scale = "symlog"', "plots.x_scale", "expected one of 'auto', 'linear', 'log'"),
     ],
 )
 def test_plot_settings(line, key, fragment):

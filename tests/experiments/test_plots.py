@@ -29,47 +29,61 @@ profile_tol = 1e-6
 """
 
 
-def synthetic_run(run_dir):
-    """booth (f* = 0, 2 starts) and hill (f* unknown, 1 start), methods A (slow) and B (fast)."""
+BOOTH = {"name": "booth", "params": {}, "dim": 2, "f_star": 0.0, "x_star": [1.0, 3.0], "minima": [[1.0, 3.0]],
+         "box": [[-10.0, -10.0], [10.0, 10.0]], "x0": None, "tags": []}
+HILL = {"name": "hill", "params": {}, "dim": 2, "f_star": None, "x_star": None, "minima": [],
+        "box": [[-2.0, -2.0], [2.0, 2.0]], "x0": None, "tags": []}
+
+
+def write_run(run_dir, config, problems, methods):
+    """A stored run without running anything: ``problems`` are (label, meta, starts) with
+    ``meta`` one of BOOTH, HILL (f* = 0: f shrinks geometrically; f* unknown: f falls
+    linearly); ``methods`` are (label, method, rate, nit) in the order of ``config``'s
+    [[optimizers]]; paths run straight from the start to (1, 3)."""
     runs, columns = [], []
     run_id = 0
-    for problem, f_star, starts in (("booth", 0.0, 2), ("hill", None, 1)):
-        for label, method, rate, nit in (("A", "gd", 0.5, 12), ("B", "newton-cg", 0.01, 4)):
+    for problem, meta, starts in problems:
+        f_star = meta["f_star"]
+        for label, method, rate, nit in methods:
             for start in range(starts):
                 k = np.arange(nit + 1)
                 f = 10.0 * (start + 1) * rate ** k if f_star is not None else 4.0 - 2.0 * k
                 x0 = np.array([-2.0 + start, 0.5])
                 path = x0 + np.outer(k / nit, np.array([1.0, 3.0]) - x0)
+                second = method != "gd"
                 columns.append({
                     "run": np.full(k.size, run_id), "problem": [problem] * k.size, "label": [label] * k.size,
                     "method": [method] * k.size, "start": np.full(k.size, start), "iteration": k, "f": f,
                     "gap": f - f_star if f_star is not None else np.full(k.size, np.nan),
                     "grad_norm": 2 * f if f_star is not None else np.full(k.size, 2.0), "nfev": k + 1.0,
-                    "ngev": k + 1.0, "nhvp": 3.0 * k if label == "B" else 0 * k,
-                    "evaluations": 2 * (k + 1.0) + (6.0 * k if label == "B" else 0), "time": 1e-3 * k,
+                    "ngev": k + 1.0, "nhvp": 3.0 * k if second else 0 * k,
+                    "evaluations": 2 * (k + 1.0) + (6.0 * k if second else 0), "time": 1e-3 * k,
                     "x": path[:, 0], "y": path[:, 1],
                     "eig_min": np.full(k.size, 2.0 if f_star is not None else -2.0),
                     "eig_max": np.full(k.size, 18.0 if f_star is not None else -2.0),
                 })
-                runs.append({"run": run_id, "problem": problem, "problem_name": problem, "label": label,
+                runs.append({"run": run_id, "problem": problem, "problem_name": meta["name"], "label": label,
                              "method": method, "start": start, "f": float(f[-1]), "f_star": f_star,
                              "gap": None if f_star is None else float(f[-1]), "grad_norm": 0.0, "nit": nit,
                              "nfev": nit + 1, "ngev": nit + 1, "nhvp": 0, "evaluations": 0, "run_seconds": 0.01,
                              "compile_seconds": 1.0, "batch": starts, "status": 0, "message": "converged",
                              "success": True})
                 run_id += 1
-    spec = loads(CONFIG, source="synthetic.toml", check_options=False)
+    spec = loads(config, source="synthetic.toml", check_options=False)
     writer = RunWriter(run_dir)
-    meta = [{"label": "booth", "name": "booth", "params": {}, "dim": 2, "f_star": 0.0, "x_star": [1.0, 3.0],
-             "minima": [[1.0, 3.0]], "box": [[-10.0, -10.0], [10.0, 10.0]], "starts": 2, "x0": None, "tags": []},
-            {"label": "hill", "name": "hill", "params": {}, "dim": 2, "f_star": None, "x_star": None,
-             "minima": [], "box": [[-2.0, -2.0], [2.0, 2.0]], "starts": 1, "x0": None, "tags": []}]
-    writer.start(spec, {"device": "cpu"}, problems=meta)
+    writer.start(spec, {"device": "cpu"}, problems=[dict(meta, label=label, starts=starts)
+                                                    for label, meta, starts in problems])
     merged = {k: np.concatenate([np.asarray(c[k], dtype=object if k in ("problem", "label", "method") else None)
                                  for c in columns]) for k in columns[0]}
     writer.add({"problem": "all", "label": "all", "starts": 0}, runs, merged)
     writer.finish("complete")
     return load_run(run_dir)
+
+
+def synthetic_run(run_dir):
+    """booth (f* = 0, 2 starts) and hill (f* unknown, 1 start), methods A (slow) and B (fast)."""
+    return write_run(run_dir, CONFIG, [("booth", BOOTH, 2), ("hill", HILL, 1)],
+                     [("A", "gd", 0.5, 12), ("B", "newton-cg", 0.01, 4)])
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +168,102 @@ def test_results_round_trip(data):
     assert np.all(np.isnan(data.trace_of(4)["gap"]))  # hill: f* unknown -> empty field -> NaN
     assert trace_chunk({"run": [0], "problem": ["a,b"], "label": ['say "hi"'], "method": ["m"], "start": [0],
                         "iteration": [0], "f": [np.nan]}).startswith('0,"a,b","say ""hi""",m,0,0,,')
+
+
+# ---------------------------------------------------------------- layout on the canvas
+
+SIX = [("Gradient descent", "gd", 0.9, 300), ("Adam (lr 0.1)", "adam", 0.8, 200), ("L-BFGS", "lbfgs", 0.1, 12),
+       ("Newton-CG", "newton-cg", 0.01, 5), ("Trust-NCG", "trust-ncg", 0.01, 6),
+       ("Hessian-free (GGN)", "hessian-free", 0.05, 9)]
+
+
+def _config(name, methods, plots=""):
+    tables = "".join(f'[[optimizers]]\nmethod = "{m}"\nlabel = "{label}"\n' for label, m, _, _ in methods)
+    return f'name = "{name}"\n[[problems]]\nname = "booth"\n{tables}[plots]\nx_axis = ["iteration", "time"]\n{plots}'
+
+
+@pytest.fixture(scope="module")
+def one_problem(tmp_path_factory):
+    """One problem with a long label (one column of panels) and six long-labelled methods,
+    as logistic_regression.toml draws."""
+    label = "logistic_regression (dim=20, n_samples=1000, l2=0.001)"
+    return write_run(tmp_path_factory.mktemp("one"), _config("logistic_regression_with_a_long_name", SIX),
+                     [(label, BOOTH, 2)], SIX)
+
+
+@pytest.fixture(scope="module")
+def many_problems(tmp_path_factory):
+    """Five problem instances (two rows of panels) and seven methods."""
+    methods = SIX + [("Saddle-free Newton", "saddle-free-newton", 0.02, 8)]
+    problems = [(f"quadratic (cond=1e+0{i})", BOOTH, 2) for i in range(1, 4)] + [("hill", HILL, 1),
+                                                                                ("hill (again)", HILL, 1)]
+    config = _config("many", methods, "profile = true\ntrajectories = false\n")
+    return write_run(tmp_path_factory.mktemp("many"), config, problems, methods)
+
+
+def _overlap(a, b, slack=0.5) -> bool:
+    return (min(a.x1, b.x1) - max(a.x0, b.x0) > slack) and (min(a.y1, b.y1) - max(a.y0, b.y0) > slack)
+
+
+def layout_faults(fig) -> list[str]:
+    """What of the figure's text is off the canvas or on top of something else, measured
+    with the renderer: titles, legends and every legend entry inside ``fig.bbox``; legend
+    entries clear of each other and of every panel's data area; panel titles clear of each
+    other and of the figure title."""
+    from experiments.plots.layout import fit
+
+    fit(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    canvas = fig.bbox
+    faults = []
+
+    def inside(what, artist):
+        box = artist.get_window_extent(renderer)
+        if box.x0 < canvas.x0 - 0.5 or box.y0 < canvas.y0 - 0.5 or box.x1 > canvas.x1 + 0.5 or \
+                box.y1 > canvas.y1 + 0.5:
+            faults.append(f"{what} {artist.get_text() if hasattr(artist, 'get_text') else ''!r} off the canvas")
+        return box
+
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    titles = [(ax.title.get_text(), inside("panel title", ax.title)) for ax in panels if ax.get_title()]
+    if fig._suptitle is not None:
+        top = inside("figure title", fig._suptitle)
+        titles.append(("figure title", top))
+    for i, (a, box_a) in enumerate(titles):
+        for b, box_b in titles[i + 1:]:
+            if _overlap(box_a, box_b):
+                faults.append(f"titles {a!r} and {b!r} overlap")
+        for ax in panels:
+            if _overlap(box_a, ax.bbox):
+                faults.append(f"title {a!r} lies on a panel")
+    for legend in fig.legends:
+        inside("legend", legend)
+        entries = [(t.get_text(), inside("legend entry", t)) for t in legend.get_texts()]
+        for i, (a, box_a) in enumerate(entries):
+            for b, box_b in entries[i + 1:]:
+                if _overlap(box_a, box_b):
+                    faults.append(f"legend entries {a!r} and {b!r} overlap")
+            for ax in panels:
+                if _overlap(box_a, ax.bbox):
+                    faults.append(f"legend entry {a!r} lies on a panel's data area")
+            for t, box_t in titles:
+                if _overlap(box_a, box_t):
+                    faults.append(f"legend entry {a!r} lies on the title {t!r}")
+    return faults
+
+
+@pytest.mark.parametrize("run", ["one_problem", "many_problems"])
+def test_titles_and_legends_lie_on_the_canvas(run, request):
+    from experiments.plots import run_figures
+
+    data = request.getfixturevalue(run)
+    stems = []
+    for stem, fig in run_figures(data):
+        stems.append(stem)
+        assert layout_faults(fig) == [], stem
+        legend = fig.legends[0] if fig.legends else None
+        if legend is not None:  # every method is in the legend, none cut short
+            names = [t.get_text() for t in legend.get_texts()]
+            assert all(label in names for label, *_ in SIX), (stem, names)
+    assert "convergence_iteration" in stems and "curvature" in stems
