@@ -21,7 +21,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, Locator, LogLocator, 
 from experiments.plots.colors import label_colors
 
 __all__ = ["colors", "count_x", "fit", "grid", "legend_below", "log_y", "new_figure", "save", "seconds_x",
-           "signed_log_scale", "slug", "title", "unique_slugs", "wants_log_x"]
+           "signed_log_scale", "slug", "spread", "title", "unique_slugs", "wants_log_x"]
 
 
 def colors(optimizers) -> dict:
@@ -201,6 +201,24 @@ def save(fig: Figure, out_dir: Path, stem: str, formats) -> list[Path]:
             raise
         paths.append(path)
     return paths
+
+
+def spread(values, gap: float, low: float, high: float) -> list[float]:
+    """Label heights near ``values`` with at least ``gap`` between any two, within
+    [``low``, ``high``] where there is room: equal values are stacked upwards in the given
+    order, and a stack that would leave the range is pushed back down."""
+    order = sorted(range(len(values)), key=lambda i: (values[i], i))
+    out = [float(v) for v in values]
+    for prev, i in zip(order, order[1:]):
+        out[i] = max(out[i], out[prev] + gap)
+    if order and out[order[-1]] > high:
+        out[order[-1]] = max(high, float(values[order[-1]]))
+        for nxt, i in zip(order[::-1], order[-2::-1]):
+            out[i] = min(out[i], out[nxt] - gap)
+        if out[order[0]] < low:  # no room for them all: spread evenly over the range
+            for rank, i in enumerate(order):
+                out[i] = low + (high - low) * rank / max(len(order) - 1, 1)
+    return out
 
 
 def slug(text: str) -> str:

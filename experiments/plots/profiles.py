@@ -17,10 +17,11 @@ from typing import Optional
 import numpy as np
 from matplotlib.figure import Figure
 
-from experiments.plots.layout import colors, legend_below, new_figure, save, title
+from experiments.plots.layout import colors, legend_below, new_figure, save, spread, title
 
 __all__ = ["performance_profile", "plot_profiles", "profile_figure", "solve_costs"]
 
+_LABEL_IN = 0.13  # height of a 7-point label, and a little air
 _COST_COLUMN = {"iteration": "iteration", "evaluations": "evaluations", "time": "time"}
 _COST_LABEL = {"iteration": "iterations", "evaluations": "evaluations (one Hv = 2 \u2207f)",
                "time": "measured wall time"}
@@ -102,11 +103,17 @@ def profile_figure(data, spec_plots) -> Optional[Figure]:
         n_problems = costs.shape[0]
         taus, rho = performance_profile(costs)
         for j, lab in enumerate(labels):
-            solved = np.isfinite(costs[:, j]).mean() if costs.size else 0.0
             (line,) = ax.step(taus, rho[:, j], where="post", color=color[lab], lw=1.6,
                               label=f"{lab}")
             handles.setdefault(lab, line)
-            ax.annotate(f"{solved:.0%}", (taus[-1], rho[-1, j]), xytext=(3, 0), textcoords="offset points",
+        # the share each method solves, at the right end of its line; labels of methods
+        # that end at (nearly) the same height are stacked, not printed over each other
+        solved = [np.isfinite(costs[:, j]).mean() if costs.size else 0.0 for j in range(len(labels))]
+        axis_in = ax.get_position().height * fig.get_figheight()
+        heights = spread([rho[-1, j] for j in range(len(labels))], gap=_LABEL_IN / axis_in * (1.04 + 0.02),
+                         low=-0.02, high=1.04)
+        for j, lab in enumerate(labels):
+            ax.annotate(f"{solved[j]:.0%}", (taus[-1], heights[j]), xytext=(3, 0), textcoords="offset points",
                         fontsize=7, color=color[lab], va="center")
         ax.set_xscale("log", base=2)
         ax.set_ylim(-0.02, 1.04)

@@ -140,6 +140,14 @@ def test_every_figure(data, tmp_path):
     assert not list(tmp_path.glob(".*"))  # no temporary files left
 
 
+def test_spread_stacks_equal_values():
+    from experiments.plots.layout import spread
+
+    assert spread([0.5, 0.5, 0.2], gap=0.1, low=0.0, high=1.0) == pytest.approx([0.5, 0.6, 0.2])
+    assert spread([1.0, 1.0, 1.0], gap=0.1, low=0.0, high=1.0) == pytest.approx([0.8, 0.9, 1.0])
+    assert spread([0.0] * 3, gap=1.0, low=0.0, high=1.0) == pytest.approx([0.0, 0.5, 1.0])  # no room: even
+
+
 def test_svg_on_request(data, tmp_path):
     spec = loads(CONFIG, source="synthetic.toml", check_options=False).plots
     files = plot_profiles(data, spec, tmp_path, ("png", "svg"))
@@ -226,6 +234,11 @@ def layout_faults(fig) -> list[str]:
         return box
 
     panels = [ax for ax in fig.axes if ax.get_visible()]
+    for ax in panels:  # labels drawn in a panel (the shares solved of a profile)
+        notes = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts]
+        for i, (a, box_a) in enumerate(notes):
+            if any(_overlap(box_a, box_b) for _, box_b in notes[i + 1:]):
+                faults.append(f"label {a!r} overlaps another")
     titles = [(ax.title.get_text(), inside("panel title", ax.title)) for ax in panels if ax.get_title()]
     if fig._suptitle is not None:
         top = inside("figure title", fig._suptitle)
