@@ -276,7 +276,21 @@ def test_titles_and_legends_lie_on_the_canvas(run, request):
         stems.append(stem)
         assert layout_faults(fig) == [], stem
         legend = fig.legends[0] if fig.legends else None
-        if legend is not None:  # every method is in the legend, none cut short
+        if legend is not None and not stem.startswith("trajectories"):  # every method, none cut short
             names = [t.get_text() for t in legend.get_texts()]
             assert all(label in names for label, *_ in SIX), (stem, names)
     assert "convergence_iteration" in stems and "curvature" in stems
+
+
+def test_critical_points_by_kind():
+    from experiments.plots.trajectories import problem_points
+    from experiments.problems import build_problem
+
+    camel = build_problem("six_hump_camel", {}, 0)
+    points = problem_points(camel, {"f_star": camel.f_star})
+    assert sorted((k, len(v)) for k, v in points.items()) == [("global minimum", 2), ("local minimum", 4)]
+    well = build_problem("multiwell", {}, 0)
+    points = problem_points(well, {"f_star": well.f_star})
+    assert sorted((k, len(v)) for k, v in points.items()) == [("global minimum", 4), ("maximum", 1),
+                                                              ("saddle point", 4)]
+    assert problem_points(build_problem("monkey_saddle", {}, 0), {"f_star": None}) == {"saddle point": [(0.0, 0.0)]}
