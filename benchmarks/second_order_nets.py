@@ -147,21 +147,28 @@ def plot(runs, target, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    from experiments.plots.colors import label_colors
+
+    color = label_colors((_name(run), run["method"]) for run in runs)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     for run in runs:
         label = _name(run)
-        axes[0].semilogy(run["wall"], run["loss"], label=label)
-        axes[1].semilogy(run["grad_equiv"], run["loss"], label=label)
+        axes[0].semilogy(run["wall"], run["loss"], label=label, color=color[label])
+        axes[1].semilogy(run["grad_equiv"], run["loss"], label=label, color=color[label])
     for ax, xlabel in zip(axes, ("wall time [s] (compile excluded)",
                                  "gradient evaluations + f evaluations + 2 x products")):
         ax.axhline(target, color="k", lw=0.8, ls="--", label="target")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("training loss")
         ax.grid(alpha=0.3)
-    axes[0].legend()
+    # one legend for both panels, in a strip below them: inside a panel it covered the
+    # Adam curves (the same colours as the experiments' figures, experiments/plots/colors.py)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False)
     fig.suptitle("MLP training loss, full batch")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _name(run) -> str:
