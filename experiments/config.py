@@ -380,7 +380,7 @@ class _Validator:
         """Refuse a pair whose memory (from shapes: starts x trace x state) exceeds the machine's."""
         from experiments.preflight import check_pair
 
-        record = plots.trajectories or plots.curvature
+        record = plots.needs_path
         for ps in problems:
             for opt in optimizers:
                 try:
@@ -398,7 +398,7 @@ class _Validator:
 
     def plots(self, table) -> PlotSpec:
         keys = ("x_axis", "y_axis", "trajectories", "curvature", "path_max_dim", "profile", "profile_tol",
-                "band", "formats", "x_scale")
+                "band", "formats", "x_scale", "animate", "spectrum")
         self.keys(table, "plots", keys)
         d = PlotSpec()
         path_max_dim = self.positive(self.get(table, "path_max_dim", "plots.path_max_dim", "int", d.path_max_dim),
@@ -421,6 +421,8 @@ class _Validator:
             formats=formats,
             x_scale=self.choice(self.get(table, "x_scale", "plots.x_scale", "str", d.x_scale), "plots.x_scale",
                                 X_SCALES),
+            animate=self.get(table, "animate", "plots.animate", "bool", d.animate),
+            spectrum=self.get(table, "spectrum", "plots.spectrum", "bool", d.spectrum),
         )
 
     def check_method_options(self, spec: ExperimentSpec):

@@ -97,6 +97,13 @@ class PlotSpec:
     band: str = "iqr"
     formats: tuple = ("png",)
     x_scale: str = "auto"  # iteration, evaluation and time axes: auto | linear | log
+    animate: bool = False  # animation_<problem>.gif (and .mp4) of the 2-D problems
+    spectrum: bool = False  # Hessian spectral density at the start and the end (dim >= 3)
+
+    @property
+    def needs_path(self) -> bool:
+        """Whether a plot needs the iterates themselves (trajectories, curvature, animations)."""
+        return self.trajectories or self.curvature or self.animate
 
 
 @dataclass(frozen=True)
@@ -121,8 +128,8 @@ class ExperimentSpec:
 
     @property
     def record_path(self) -> bool:
-        """Whether any plot needs the iterates themselves (trajectories, curvature)."""
-        return self.plots.trajectories or self.plots.curvature
+        """Whether any plot needs the iterates themselves (trajectories, curvature, animations)."""
+        return self.plots.needs_path
 
     @property
     def measure_time(self) -> bool:

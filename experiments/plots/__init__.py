@@ -1,4 +1,5 @@
-"""Plots of a stored run: convergence, 2-D trajectories, performance profiles, curvature.
+"""Plots of a stored run: convergence, 2-D trajectories and their animations, performance
+profiles, curvature.
 
 ``plot_run(run_dir)`` reads ``results.json`` and ``trace.csv`` (nothing is re-run; only the
 2-D contour maps evaluate the problem function on a grid) and writes the figures into
@@ -11,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
+from experiments.plots.animation import PathAnimation, frame_iterations, plot_animations
 from experiments.plots.convergence import convergence_figures, median_band, plot_convergence
 from experiments.plots.curvature_path import curvature_figure, plot_curvature
 from experiments.plots.layout import save
@@ -18,7 +20,10 @@ from experiments.plots.profiles import performance_profile, plot_profiles, profi
 from experiments.plots.trajectories import plot_trajectories, trajectory_figures
 
 __all__ = [
+    "PathAnimation",
+    "frame_iterations",
     "median_band",
+    "plot_animations",
     "performance_profile",
     "plot_convergence",
     "plot_curvature",
@@ -97,4 +102,9 @@ def plot_run(run_dir, *, formats: Optional[tuple] = None, out_dir=None) -> list[
     files = []
     for stem, fig in _figures(data, spec):
         files += save(fig, out, stem, formats)
+    if spec.animate:
+        from experiments.backend import precision
+
+        with precision(data.results.get("dtype", "float64")):
+            files += plot_animations(data, _problem_loader(data), out)
     return files

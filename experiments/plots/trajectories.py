@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from experiments.plots.layout import colors, grid, legend_below, new_figure, save, title, unique_slugs
 
 __all__ = ["ContourMap", "contour_map", "critical_points", "draw_map", "draw_points", "marker_key",
-           "plot_trajectories", "problem_points", "surface", "trajectory_figures"]
+           "plot_trajectories", "problem_points", "recorded_paths", "surface", "trajectory_figures"]
 
 _GRID = 120
 _ARROWS = 15
@@ -142,6 +142,25 @@ def problem_points(problem, meta) -> dict:
                            getattr(problem, "maxima", ()), meta.get("f_star"))
 
 
+def recorded_paths(data, meta):
+    """``({label: [(xy, run), ...]}, box)`` of a 2-D problem of a stored run: each run's
+    iterates (``(iterations, 2)``, from ``trace.csv``) in config order of the methods and
+    the plot window; None when the problem is not 2-D or no path was recorded."""
+    if meta["dim"] != 2:
+        return None
+    order = {o["label"]: i for i, o in enumerate(data.results["optimizers"])}
+    paths = {}
+    for r in sorted((r for r in data.results["runs"] if r["problem"] == meta["label"]),
+                    key=lambda r: (order.get(r["label"], len(order)), r["start"])):
+        tr = data.trace_of(r["run"])
+        xy = np.stack([tr["x"], tr["y"]], axis=1)
+        if np.isfinite(xy).any():
+            paths.setdefault(r["label"], []).append((xy, r))
+    if not paths:
+        return None
+    return paths, _plot_box(meta, [xy for runs in paths.values() for xy, _ in runs])
+
+
 def _plot_box(meta, paths):
     if meta.get("box") is not None:
         lo, hi = meta["box"]
@@ -182,19 +201,11 @@ def trajectory_figures(data, problem_of) -> list[tuple[str, Figure]]:
     figures = []
     stems = unique_slugs(meta["label"] for meta in data.results["problems"])
     for meta in data.results["problems"]:
-        if meta["dim"] != 2:
+        found = recorded_paths(data, meta)
+        if found is None:
             continue
-        runs = [r for r in data.results["runs"] if r["problem"] == meta["label"]]
-        paths = {}
-        for r in runs:
-            tr = data.trace_of(r["run"])
-            xy = np.stack([tr["x"], tr["y"]], axis=1)
-            if np.isfinite(xy).any():
-                paths.setdefault(r["label"], []).append((xy, r))
-        if not paths:
-            continue
+        paths, box = found
         methods = [lab for lab in labels if lab in paths]
-        box = _plot_box(meta, [xy for lab in methods for xy, _ in paths[lab]])
         problem = problem_of(meta)
         cmap = contour_map(problem, box, meta["f_star"])
         points = problem_points(problem, meta)

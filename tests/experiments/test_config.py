@@ -265,10 +265,19 @@ def test_starts_and_explicit_x0():
         ("profile_tol = 0", "plots.profile_tol", "must be > 0"),
         ("path_max_dim = 100000", "plots.path_max_dim", "must be <= 10000"),
         ('x_scale = "symlog"', "plots.x_scale", "expected one of 'auto', 'linear', 'log'"),
+        ('animate = "yes"', "plots.animate", "expected a boolean"),
+        ("spectrum = 1", "plots.spectrum", "expected a boolean"),
     ],
 )
 def test_plot_settings(line, key, fragment):
     check(BASE + "[plots]\n" + line + "\n", key, fragment)
+
+
+def test_animations_keep_the_path():
+    off = "[plots]\ntrajectories = false\ncurvature = false\n"
+    assert not loads(BASE + off, source="cfg.toml").record_path
+    spec = loads(BASE + off + "animate = true\n", source="cfg.toml")
+    assert spec.record_path and spec.plots.animate and not spec.plots.spectrum
 
 
 def test_with_device_override():

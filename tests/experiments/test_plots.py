@@ -294,3 +294,65 @@ def test_critical_points_by_kind():
     assert sorted((k, len(v)) for k, v in points.items()) == [("global minimum", 4), ("maximum", 1),
                                                               ("saddle point", 4)]
     assert problem_points(build_problem("monkey_saddle", {}, 0), {"f_star": None}) == {"saddle point": [(0.0, 0.0)]}
+
+
+# ---------------------------------------------------------------- animations
+
+def test_frame_iterations_subsample_evenly_and_keep_the_last():
+    from experiments.plots import frame_iterations
+
+    assert frame_iterations(13).tolist() == list(range(13))
+    frames = frame_iterations(501, 120)
+    assert len(frames) == 120 and frames[0] == 0 and frames[-1] == 500 and np.all(np.diff(frames) > 0)
+    assert np.ptp(np.diff(frames)) <= 1  # even steps
+    assert frame_iterations(13, 5).tolist() == [0, 3, 6, 9, 12]
+
+
+@pytest.fixture(scope="module")
+def booth_animation(data):
+    from experiments.plots import PathAnimation, _problem_loader
+    from experiments.plots.layout import colors
+    from experiments.plots.trajectories import contour_map, problem_points, recorded_paths
+
+    meta = next(m for m in data.results["problems"] if m["label"] == "booth")
+    paths, box = recorded_paths(data, meta)
+    problem = _problem_loader(data)(meta)
+    anim = PathAnimation({lab: [xy for xy, _ in runs] for lab, runs in paths.items()}, contour_map(problem, box, 0.0),
+                         color=colors(data.results["optimizers"]), points=problem_points(problem, meta),
+                         heading="booth", max_frames=5)
+    return anim, paths
+
+
+def test_the_balls_follow_the_recorded_paths(booth_animation):
+    from matplotlib.colors import to_rgb
+
+    anim, paths = booth_animation
+    assert anim.frames.tolist() == [0, 3, 6, 9, 12]  # A runs 12 iterations, B 4: the longest decides
+    images = list(anim.images())
+    assert len(images) == 5
+    for frame, image in enumerate(images):
+        it = anim.frames[frame]
+        anim._update(frame)
+        for lab, runs in paths.items():
+            expected = np.stack([xy[min(it, len(xy) - 1)] for xy, _ in runs])  # a stopped run stays put
+            np.testing.assert_allclose(anim.positions(frame)[lab], expected)
+            np.testing.assert_allclose(np.column_stack(anim.balls[lab].get_data()), expected)
+        # B's balls are drawn last (on top): a ball's worth of B's colour around each centre
+        # (its 1-pixel trail alone would give a handful of pixels)
+        height, rgb = image.shape[0], np.asarray(to_rgb(anim.balls["B"].get_color()))
+        for x, y in anim.ax.transData.transform(anim.positions(frame)["B"]):
+            row, col = height - 1 - int(round(y)), int(round(x))
+            window = image[row - 3:row + 4, col - 3:col + 4] / 255.0
+            assert np.sum(np.all(np.abs(window - rgb) < 0.05, axis=-1)) >= 20, (frame, x, y)
+
+
+def test_animations_written_as_gif(data, tmp_path):
+    from PIL import Image
+
+    from experiments.plots import _problem_loader, plot_animations
+
+    files = plot_animations(data, _problem_loader(data), tmp_path, max_frames=5, mp4=False)
+    assert [p.name for p in files] == ["animation_booth.gif", "animation_hill.gif"]
+    with Image.open(files[0]) as gif:
+        assert gif.n_frames == 5 and gif.is_animated
+    assert not list(tmp_path.glob(".*"))
