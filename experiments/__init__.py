@@ -2,7 +2,8 @@
 
 ``load(path)`` (``loads(text)``) validates a config into an ``ExperimentSpec``;
 ``run_experiment(spec, dir)`` runs every (problem, optimizer, start) and records the
-results; ``load_run(dir)`` reads them back; ``plot_run(dir)`` draws the figures;
+results; ``load_run(dir)`` reads them back; ``plot_run(dir)`` draws the figures
+(``plot_result`` those of ``optimizers.minimize`` results in memory);
 ``summary_table(results)`` formats the table the CLI prints; ``register(name)`` adds a
 problem family (a factory returning ``draft(fun, x0, ...)``) that configs can then name.
 The command line (``curvax`` / ``python -m experiments``) is ``experiments.cli``.
@@ -18,7 +19,7 @@ _HOME = {
     "load": "config", "loads": "config",
     "ConfigError": "spec", "ExperimentSpec": "spec", "OptimizerSpec": "spec", "PlotSpec": "spec",
     "ProblemSpec": "spec",
-    "plot_run": "plots",
+    "plot_result": "plots", "plot_run": "plots",
     "Problem": "problems", "draft": "problems", "register": "problems",
     "TRACE_COLUMNS": "records", "RunData": "records", "load_run": "records",
     "summary_table": "report",
@@ -53,6 +54,7 @@ __all__ = [
     "load",
     "load_run",
     "loads",
+    "plot_result",
     "plot_run",
     "precision",
     "register",

@@ -17,6 +17,7 @@ from experiments.plots.convergence import convergence_figures, median_band, plot
 from experiments.plots.curvature_path import curvature_figure, plot_curvature
 from experiments.plots.layout import save
 from experiments.plots.profiles import performance_profile, plot_profiles, profile_figure, solve_costs
+from experiments.plots.results import plot_result, result_runs
 from experiments.plots.trajectories import plot_trajectories, trajectory_figures
 
 __all__ = [
@@ -28,8 +29,10 @@ __all__ = [
     "plot_convergence",
     "plot_curvature",
     "plot_profiles",
+    "plot_result",
     "plot_run",
     "plot_trajectories",
+    "result_runs",
     "run_figures",
     "solve_costs",
 ]

@@ -356,3 +356,51 @@ def test_animations_written_as_gif(data, tmp_path):
     with Image.open(files[0]) as gif:
         assert gif.n_frames == 5 and gif.is_animated
     assert not list(tmp_path.glob(".*"))
+
+
+# ---------------------------------------------------------------- figures of results in memory
+
+def _result(paths):
+    """An OptimizeResult of hand-made runs (one (iterations, 2) path per start; batched when
+    a list is given), f = |x - (1, 3)|^2 along the path."""
+    from optimizers import OptimizeResult, Trace
+
+    batched = isinstance(paths, list)
+    paths = paths if batched else [paths]
+    width = max(len(p) for p in paths)
+
+    def pad(a):
+        return np.concatenate([a, np.full((width - len(a),) + a.shape[1:], np.nan)])
+
+    xs = np.stack([pad(p) for p in paths])
+    f = np.sum((xs - np.array([1.0, 3.0])) ** 2, axis=-1)
+    counts = np.tile(np.arange(width, dtype=np.float64), (len(paths), 1))
+    trace = Trace(f=f, grad_norm=2 * np.sqrt(f), nfev=counts + 1, ngev=counts + 1, nhvp=counts, x=xs)
+    nit = np.array([len(p) - 1 for p in paths])
+    last = xs[np.arange(len(paths)), nit]
+    res = OptimizeResult(x=last, fun=f[np.arange(len(paths)), nit], grad_norm=np.zeros(len(paths)), nit=nit,
+                         nfev=nit + 1, ngev=nit + 1, nhvp=nit, status=np.zeros(len(paths), dtype=np.int32),
+                         success=np.ones(len(paths), dtype=bool), trace=trace)
+    if batched:
+        return res
+    return res._replace(**{k: getattr(res, k)[0] for k in ("x", "fun", "grad_norm", "nit", "nfev", "ngev", "nhvp",
+                                                           "status", "success")},
+                        trace=Trace(*(a[0] for a in trace)))
+
+
+def test_plot_result_of_runs_in_memory():
+    from experiments.plots import plot_result, result_runs
+
+    line = np.linspace([-2.0, 0.0], [1.0, 3.0], 5)
+    single = _result(line)
+    batch = _result([np.linspace([0.0, 0.0], [1.0, 3.0], n) for n in (30, 60)])
+    assert [len(r["f"]) for r in result_runs(batch)] == [30, 60] and result_runs(single)[0]["path"].shape == (5, 2)
+    fig = plot_result({"lbfgs": single, "Adam, 2 starts": batch}, fun=lambda z: (z[0] - 1) ** 2 + (z[1] - 3) ** 2,
+                      box=((-3.0, -1.0), (3.0, 4.0)), f_star=0.0, minima=[(1.0, 3.0)],
+                      methods={"Adam, 2 starts": "adam"})
+    assert len(fig.axes) == 3 and layout_faults(fig) == []
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert names[:2] == ["lbfgs", "Adam, 2 starts"] and "global minimum" in names
+    drawn = [np.column_stack(ln.get_data()) for ln in fig.axes[2].get_lines() if len(ln.get_xdata()) > 1]
+    assert any(d.shape == line.shape and np.allclose(d, line) for d in drawn)
+    assert plot_result(single).axes[0].get_ylabel() == "f"  # no fun, no f*: f itself, and the path on white
