@@ -38,6 +38,7 @@ __all__ = [
     "new_run_dir",
     "pair_rows",
     "problem_record",
+    "read_spectra",
 ]
 
 TRACE_COLUMNS = (
@@ -55,6 +56,7 @@ RESULT_FIELDS = (
 FORMAT_VERSION = 1
 _META_MAX_DIM = 10  # x0, x_star and box are stored in results.json up to this dimension
 _TRACE_HEADER = ",".join(TRACE_COLUMNS) + "\n"
+SPECTRA_FILE = "spectra.json"
 
 
 def evaluations(nfev, ngev, nhvp):
@@ -283,17 +285,40 @@ class RunWriter:
         rows = np.isin(data.trace["run"], ids)
         kept = trace_chunk({k: v[rows] for k, v in data.trace.items()}) if rows.any() else ""
         atomic_write(self.run_dir / "trace.csv", _TRACE_HEADER + kept)
+        self._keep_spectra(keep)
         self._write_results()
 
-    def add(self, pair: dict, runs: list[dict], trace_columns: dict | None) -> None:
-        """Record one finished (problem, optimizer) pair: its trace rows, then its runs."""
+    def add(self, pair: dict, runs: list[dict], trace_columns: dict | None, spectra: list | None = None) -> None:
+        """Record one finished (problem, optimizer) pair: its trace rows (and its spectral
+        densities, ``spectra.json``), then its runs."""
         if trace_columns is not None and len(trace_columns["run"]):
             append(self.run_dir / "trace.csv", trace_chunk(trace_columns))
+        if spectra:
+            self._add_spectra(spectra)
         results = dict(self.results)
         results["pairs"] = self.results["pairs"] + [pair]
         results["runs"] = self.results["runs"] + list(runs)
         self._write_results(results)
         self.results = results
+
+    def _add_spectra(self, entries: list) -> None:
+        """Add density entries to ``spectra.json`` (replaced whole): an entry of the same
+        problem, label and point replaces the stored one; a problem's start is kept once."""
+        stored = read_spectra(self.run_dir) or {"format": FORMAT_VERSION, "entries": []}
+        keys = {(e["problem"], e["label"], e["point"]) for e in entries}
+        kept = [e for e in stored["entries"] if (e["problem"], e["label"], e["point"]) not in keys]
+        stored["entries"] = kept + list(entries)
+        atomic_write(self.run_dir / SPECTRA_FILE, json.dumps(_json_clean(stored), allow_nan=False) + "\n")
+
+    def _keep_spectra(self, keep) -> None:
+        """On resume: keep the densities of the kept pairs (and the starts of their problems)."""
+        stored = read_spectra(self.run_dir)
+        if stored is None:
+            return
+        problems = {problem for problem, _ in keep}
+        stored["entries"] = [e for e in stored["entries"]
+                             if (e["problem"], e["label"]) in keep or (e["label"] is None and e["problem"] in problems)]
+        atomic_write(self.run_dir / SPECTRA_FILE, json.dumps(_json_clean(stored), allow_nan=False) + "\n")
 
     def update_environment(self, **fields) -> None:
         """Rewrite ``environment.json`` with ``fields`` added or replaced (e.g. the
@@ -412,6 +437,25 @@ def load_run(run_dir, *, trace_required: bool = True) -> RunData:
     present = set(np.unique(trace["run"]).tolist())
     results["runs"] = [r for r in results["runs"] if r["run"] in present]
     return RunData(run_dir, results, trace, config_text, environment)
+
+
+def read_spectra(run_dir):
+    """``spectra.json`` of a run folder (``format`` and ``entries``: one Hessian spectral
+    density per problem start and per pair's end point, see :mod:`experiments.spectra`), or
+    None when the run has none; ValueError naming the file when it is damaged."""
+    path = Path(run_dir) / SPECTRA_FILE
+    if not path.is_file():
+        return None
+    text = _read_text(path, SPECTRA_FILE)
+    try:
+        stored = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); the file is damaged") from None
+    if not isinstance(stored, dict) or not isinstance(stored.get("entries"), list) or any(
+            not isinstance(e, dict) or not {"problem", "label", "point"} <= set(e) for e in stored["entries"]):
+        raise ValueError(f"{path}: expected an object with a list of entries (problem, label, point); "
+                         "the file is damaged")
+    return stored
 
 
 def read_trace(path) -> dict:

@@ -6,8 +6,10 @@ compiled ahead of time (``lower(...).compile()``, timed as the compile time; two
 a time in threads, never while a call is being timed) and then timed with
 ``block_until_ready`` (the run time; the best of ``budget.repeats`` calls). Nothing syncs
 with the host inside that call. When the time axis is plotted, the same executable is timed
-again up to a few checkpoint iterations (see :mod:`experiments.timing`). Results are
-recorded after every pair, so Ctrl-C keeps what has finished.
+again up to a few checkpoint iterations (see :mod:`experiments.timing`); with ``[plots]
+spectrum`` the Hessian spectral densities at start 0's first and last iterate are computed
+after the timing (see :mod:`experiments.spectra`). Results are recorded after every pair,
+so Ctrl-C keeps what has finished.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from experiments.problems import build_problem
 from experiments.records import RecordError, RunData, RunWriter, pair_rows, problem_record
 from experiments.sharding import Placement
 from experiments.spec import ExperimentSpec, OptimizerSpec, ProblemSpec
+from experiments.spectra import has_spectrum, pair_spectra
 from experiments.starts import seed_key, starting_points
 from experiments.timing import measured_time_axis, timed_call
 
@@ -109,6 +112,7 @@ class PairOutcome:
     pair: dict
     runs: list
     trace: dict
+    spectra: Optional[list] = None  # spectra.json entries ([plots] spectrum)
 
 
 def run_pair(spec: ExperimentSpec, ps: ProblemSpec, problem, opt: OptimizerSpec, x0s, first_run_id: int,
@@ -148,6 +152,11 @@ def run_pair(spec: ExperimentSpec, ps: ProblemSpec, problem, opt: OptimizerSpec,
         phase("curvature")
         eig = curvature_along_path(problem.fun, path, nit)
 
+    spectra = None
+    if spec.plots.spectrum and has_spectrum(problem.dim):
+        phase("spectrum")
+        spectra = pair_spectra(problem.fun, ps.label, opt.label, spec.seed, x0s[0], res.x[0], int(nit[0]))
+
     runs, trace = pair_rows(res, problem={"label": ps.label, "name": ps.name, "f_star": problem.f_star,
                                           "dim": problem.dim},
                             optimizer={"label": opt.label, "method": opt.method}, first_run_id=first_run_id,
@@ -156,7 +165,7 @@ def run_pair(spec: ExperimentSpec, ps: ProblemSpec, problem, opt: OptimizerSpec,
             "compile_seconds": compile_s, "run_seconds": run_s, "max_iter": opt.max_iter,
             "record_path": record_path, "time_axis": "measured" if spec.measure_time else None,
             "compile_cache": compiled.cache}
-    return PairOutcome(pair, runs, trace)
+    return PairOutcome(pair, runs, trace, spectra)
 
 
 def _finished_pairs(results: dict) -> set:
@@ -262,7 +271,7 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
                         stop.check()
                         outcome = run_pair(spec, ps, problem, opt, x0s, writer.next_run_id, executable, phase,
                                            placement, ps.starts)
-                        writer.add(outcome.pair, outcome.runs, outcome.trace)
+                        writer.add(outcome.pair, outcome.runs, outcome.trace, outcome.spectra)
                         if progress is not None:
                             p = outcome.pair
                             cached = " (cached)" if p.get("compile_cache") == "hit" else ""

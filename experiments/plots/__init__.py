@@ -1,5 +1,5 @@
 """Plots of a stored run: convergence, 2-D trajectories and their animations, performance
-profiles, curvature.
+profiles, curvature along the paths, Hessian spectral densities.
 
 ``plot_run(run_dir)`` reads ``results.json`` and ``trace.csv`` (nothing is re-run; only the
 2-D contour maps evaluate the problem function on a grid) and writes the figures into
@@ -18,6 +18,7 @@ from experiments.plots.curvature_path import curvature_figure, plot_curvature
 from experiments.plots.layout import save
 from experiments.plots.profiles import performance_profile, plot_profiles, profile_figure, solve_costs
 from experiments.plots.results import plot_result, result_runs
+from experiments.plots.spectrum import plot_spectrum, spectrum_figure
 from experiments.plots.trajectories import plot_trajectories, trajectory_figures
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "plot_profiles",
     "plot_result",
     "plot_run",
+    "plot_spectrum",
     "plot_trajectories",
     "result_runs",
     "run_figures",
@@ -88,6 +90,10 @@ def _figures(data, spec):
         fig = curvature_figure(data, x_scale=spec.x_scale)
         if fig is not None:
             yield "curvature", fig
+    if spec.spectrum:
+        fig = spectrum_figure(data)
+        if fig is not None:
+            yield "spectrum", fig
 
 
 def plot_run(run_dir, *, formats: Optional[tuple] = None, out_dir=None) -> list[Path]:

@@ -35,7 +35,7 @@ HILL = {"name": "hill", "params": {}, "dim": 2, "f_star": None, "x_star": None, 
         "box": [[-2.0, -2.0], [2.0, 2.0]], "x0": None, "tags": []}
 
 
-def write_run(run_dir, config, problems, methods):
+def write_run(run_dir, config, problems, methods, spectra=None):
     """A stored run without running anything: ``problems`` are (label, meta, starts) with
     ``meta`` one of BOOTH, HILL (f* = 0: f shrinks geometrically; f* unknown: f falls
     linearly); ``methods`` are (label, method, rate, nit) in the order of ``config``'s
@@ -75,9 +75,22 @@ def write_run(run_dir, config, problems, methods):
                                                     for label, meta, starts in problems])
     merged = {k: np.concatenate([np.asarray(c[k], dtype=object if k in ("problem", "label", "method") else None)
                                  for c in columns]) for k in columns[0]}
-    writer.add({"problem": "all", "label": "all", "starts": 0}, runs, merged)
+    writer.add({"problem": "all", "label": "all", "starts": 0}, runs, merged, spectra)
     writer.finish("complete")
     return load_run(run_dir)
+
+
+def spectra_of(problem, labels):
+    """spectra.json entries: a bulk near 0 with an outlier at the start, the bulk moved
+    right (and one method with a negative eigenvalue) at the end."""
+    rng = np.random.RandomState(0)
+
+    def entry(label, point, shift):
+        nodes = np.sort(np.concatenate([rng.uniform(0, 1, (4, 5)), np.full((4, 1), 20.0)], axis=1) + shift, axis=1)
+        return {"problem": problem, "label": label, "point": point, "start": 0, "iteration": 0,
+                "nodes": nodes.tolist(), "weights": np.full((4, 6), 1 / 6).tolist()}
+
+    return [entry(None, "start", 0.0)] + [entry(lab, "end", 2.0 - 3.0 * (i == 1)) for i, lab in enumerate(labels)]
 
 
 def synthetic_run(run_dir):
@@ -148,6 +161,20 @@ def test_spread_stacks_equal_values():
     assert spread([0.0] * 3, gap=1.0, low=0.0, high=1.0) == pytest.approx([0.0, 0.5, 1.0])  # no room: even
 
 
+def test_spectrum_panels_redraw_the_stored_densities(one_problem):
+    from experiments.plots import spectrum_figure
+
+    fig = spectrum_figure(one_problem)
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 2]
+    assert len(lines) == 1 + len(SIX)  # the start (dashed) and every method's end
+    assert lines[0].get_linestyle() == "--" and all(ln.get_linestyle() == "-" for ln in lines[1:])
+    for line in lines:  # densities: mass 1 on the panel's one grid
+        t = line.get_xdata()
+        assert np.sum(line.get_ydata()) * (t[1] - t[0]) == pytest.approx(1.0, rel=1e-2)
+    assert lines[2].get_xdata()[0] < 0 < lines[2].get_xdata()[-1]  # the negative eigenvalue is in view
+
+
 def test_svg_on_request(data, tmp_path):
     spec = loads(CONFIG, source="synthetic.toml", check_options=False).plots
     files = plot_profiles(data, spec, tmp_path, ("png", "svg"))
@@ -195,8 +222,9 @@ def one_problem(tmp_path_factory):
     """One problem with a long label (one column of panels) and six long-labelled methods,
     as logistic_regression.toml draws."""
     label = "logistic_regression (dim=20, n_samples=1000, l2=0.001)"
-    return write_run(tmp_path_factory.mktemp("one"), _config("logistic_regression_with_a_long_name", SIX),
-                     [(label, BOOTH, 2)], SIX)
+    return write_run(tmp_path_factory.mktemp("one"), _config("logistic_regression_with_a_long_name", SIX,
+                                                             "spectrum = true\n"),
+                     [(label, BOOTH, 2)], SIX, spectra_of(label, [m[0] for m in SIX]))
 
 
 @pytest.fixture(scope="module")
@@ -280,6 +308,7 @@ def test_titles_and_legends_lie_on_the_canvas(run, request):
             names = [t.get_text() for t in legend.get_texts()]
             assert all(label in names for label, *_ in SIX), (stem, names)
     assert "convergence_iteration" in stems and "curvature" in stems
+    assert ("spectrum" in stems) == (run == "one_problem")
 
 
 def test_critical_points_by_kind():

@@ -93,6 +93,28 @@ def test_a_pair_is_on_disk_in_both_files_when_add_returns(tmp_path):
     assert [r["run"] for r in load_run(tmp_path).results["runs"]] == [0, 1]
 
 
+def test_spectra_are_kept_per_pair_and_on_resume(tmp_path):
+    from experiments.records import read_spectra
+
+    def entry(problem, label, point):
+        return {"problem": problem, "label": label, "point": point, "nodes": [[1.0]], "weights": [[1.0]]}
+
+    writer = RunWriter(tmp_path)
+    writer.start(_Spec(), {"device": "cpu"}, problems=[])
+    assert read_spectra(tmp_path) is None  # none asked for
+    writer.add({"problem": "p", "label": "A", "starts": 1}, _runs(("p", "A"), [0]), _rows([0]),
+               [entry("p", None, "start"), entry("p", "A", "end")])
+    writer.add({"problem": "p", "label": "B", "starts": 1}, _runs(("p", "B"), [1]), _rows([1]),
+               [entry("p", None, "start"), entry("p", "B", "end")])
+    stored = read_spectra(tmp_path)["entries"]
+    assert [(e["label"], e["point"]) for e in stored] == [("A", "end"), (None, "start"), ("B", "end")]
+    RunWriter(tmp_path).resume(load_run(tmp_path), {("p", "A")})  # B is run again
+    assert [(e["label"], e["point"]) for e in read_spectra(tmp_path)["entries"]] == [("A", "end"), (None, "start")]
+    (tmp_path / "spectra.json").write_text("{")
+    with pytest.raises(ValueError, match="spectra.json: not valid JSON"):
+        read_spectra(tmp_path)
+
+
 def test_load_run_drops_runs_without_trace_rows(tmp_path):
     writer = RunWriter(tmp_path)
     writer.start(_Spec(), {"device": "cpu"}, problems=[])

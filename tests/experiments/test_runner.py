@@ -1,4 +1,5 @@
-"""Runner pieces not covered end to end: curvature along a path above the dense limit."""
+"""Runner pieces not covered end to end: curvature along a path above the dense limit, a
+float32 run, the spectral densities of [plots] spectrum."""
 
 import json
 
@@ -47,3 +48,26 @@ def test_float32_run_stays_float32_and_restores_x64(tmp_path):
     assert float(np.float32(run["f"])) == run["f"]  # a float32 value, not a float64 one
     env = json.loads((tmp_path / "environment.json").read_text())
     assert env["x64"] is False
+
+
+def test_spectral_densities_at_the_start_and_the_end(tmp_path):
+    from experiments.config import loads
+    from experiments.records import read_spectra
+    from experiments.runner import run_experiment
+
+    # A diagonal quadratic of dimension 4: its Hessian's eigenvalues are 1, 10, 100, 1000
+    # everywhere, and Lanczos of order 4 finds them exactly from any probe.
+    spec = loads('name = "spec"\ndevice = "cpu"\n[budget]\nmax_iter = 3\n[[problems]]\n'
+                 'name = "ill_conditioned_quadratic"\ndim = 4\ncond = 1000.0\nrotate = false\n'
+                 '[[optimizers]]\nmethod = "gd"\nlearning_rate = 1e-4\n[plots]\nx_axis = ["iteration"]\n'
+                 'trajectories = false\ncurvature = false\nspectrum = true\n', source="spec.toml")
+    run_experiment(spec, tmp_path)
+    entries = read_spectra(tmp_path)["entries"]
+    assert [(e["label"], e["point"], e["iteration"]) for e in entries] == [(None, "start", 0), ("gd", "end", 3)]
+    for e in entries:
+        nodes, weights = np.asarray(e["nodes"]), np.asarray(e["weights"])
+        assert nodes.shape == (8, 4)  # 8 probes, order min(dim, 32)
+        np.testing.assert_allclose(np.sort(nodes, axis=1), np.tile([1.0, 10.0, 100.0, 1000.0], (8, 1)), rtol=1e-8)
+        # a Rademacher probe of a diagonal matrix gives tr(A) / n exactly
+        np.testing.assert_allclose(np.sum(weights * nodes, axis=1), 1111.0 / 4, rtol=1e-10)
+        assert len(e["grid"]) == len(e["density"]) == 256
