@@ -171,7 +171,7 @@ def _x_axis(ax, x: str, ends, mode: str, starts=()) -> str:
         log = log and (mode == "log" or top / start >= 100.0)
         unit = seconds_x(ax, log, top)
         return f"measured wall time [{unit}]"
-    count_x(ax, log, top)
+    count_x(ax, log, top, from_zero=x == "iteration")
     return X_LABELS[x]
 
 

@@ -366,20 +366,27 @@ def wants_log_x(ends, mode: str = "auto") -> bool:
     return ends.size >= 2 and ends.max() / ends.min() >= _LOG_X_RATIO
 
 
-def count_x(ax, log: bool, top: float) -> None:
-    """An x axis of counts starting at 0 (iterations, evaluations): linear, or symmetric
-    log (linear from 0 to 1, logarithmic beyond, so iteration 0 keeps its place) with
-    ticks at 0, 1, 10, 100, ... up to ``top``."""
+def count_x(ax, log: bool, top: float, from_zero: bool = True) -> None:
+    """An x axis of counts: linear, or logarithmic with ticks at 1, 10, 100, ... up to
+    ``top``. Counts that start at 0 (iterations) get a symmetric log axis, linear from 0
+    to 1 and logarithmic beyond, so that iteration 0 keeps its place; counts that start
+    higher (evaluations: 2 at x0) a plain log axis."""
     if not log:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, min_n_ticks=3))
         return
-    ax.set_xscale("symlog", linthresh=1.0, linscale=0.35)
     decades = int(np.ceil(np.log10(max(top, 10.0))))
     step = max(1, int(np.ceil(decades / 6)))
-    ax.xaxis.set_major_locator(FixedLocator([0.0] + [10.0 ** k for k in range(0, decades + 1, step)]))
+    ticks = [10.0 ** k for k in range(0, decades + 1, step)]
+    if from_zero:
+        ax.set_xscale("symlog", linthresh=1.0, linscale=0.35)
+        ticks = [0.0] + ticks
+    else:
+        ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_major_formatter(FuncFormatter(_count_label))
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xlim(left=0.0)
+    if from_zero:
+        ax.set_xlim(left=0.0)
 
 
 def _count_label(value, _pos=None) -> str:

@@ -28,8 +28,8 @@ _ARROWS = 15
 _MARKERS = {
     "global minimum": dict(marker="*", ms=13, color="gold", mec="black", mew=0.7),
     "local minimum": dict(marker="*", ms=10, color="white", mec="black", mew=0.7),
-    "saddle point": dict(marker="D", ms=5.5, color="white", mec="black", mew=0.8),
-    "maximum": dict(marker="^", ms=7, color="white", mec="black", mew=0.8),
+    "saddle point": dict(marker="D", ms=6.5, color="white", mec="black", mew=0.9),
+    "maximum": dict(marker="^", ms=8.5, color="white", mec="black", mew=0.9),
 }
 
 
