@@ -212,9 +212,9 @@ SIX = [("Gradient descent", "gd", 0.9, 300), ("Adam (lr 0.1)", "adam", 0.8, 200)
        ("Hessian-free (GGN)", "hessian-free", 0.05, 9)]
 
 
-def _config(name, methods, plots=""):
+def _config(name, methods, plots="", axes='"iteration", "time"'):
     tables = "".join(f'[[optimizers]]\nmethod = "{m}"\nlabel = "{label}"\n' for label, m, _, _ in methods)
-    return f'name = "{name}"\n[[problems]]\nname = "booth"\n{tables}[plots]\nx_axis = ["iteration", "time"]\n{plots}'
+    return f'name = "{name}"\n[[problems]]\nname = "booth"\n{tables}[plots]\nx_axis = [{axes}]\n{plots}'
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +233,7 @@ def many_problems(tmp_path_factory):
     methods = SIX + [("Saddle-free Newton", "saddle-free-newton", 0.02, 8)]
     problems = [(f"quadratic (cond=1e+0{i})", BOOTH, 2) for i in range(1, 4)] + [("hill", HILL, 1),
                                                                                 ("hill (again)", HILL, 1)]
-    config = _config("many", methods, "profile = true\ntrajectories = false\n")
+    config = _config("many", methods, "profile = true\ntrajectories = false\n", axes='"iteration"')
     return write_run(tmp_path_factory.mktemp("many"), config, problems, methods)
 
 
