@@ -100,7 +100,7 @@ def main(argv=None) -> int:
                              f"{1e3 * r / k:.2f} | {float(res.fun):.3g} |")
                 print(lines[-1], flush=True)
             hvp_rows.append(hvp_over_grad(f"extended Rosenbrock n = {n:.0e}", fun, x0, 5))
-        width = 64 if args.cpu else 224
+        width = 64 if args.cpu else 300  # about 1e5 parameters on the GPU
         sizes_mlp = (32, width, width, 10)
         loss, params = mlp_problem(sizes_mlp, 512 if args.cpu else 4096, jnp.float64)
         model_n = n_params(params)

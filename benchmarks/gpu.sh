@@ -4,4 +4,4 @@
 #   bash benchmarks/gpu.sh --cpu --out cpu.md  # the same on the CPU, smaller sizes
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec timeout 480 python benchmarks/gpu.py "$@"
+exec timeout 480 "${PYTHON:-python}" benchmarks/gpu.py "$@"

@@ -4,6 +4,7 @@ Markdown tables: the check that the GPU script is not broken where no GPU is at 
 import os
 import pathlib
 import subprocess
+import sys
 
 import pytest
 
@@ -13,7 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_the_gpu_script_runs_on_the_cpu(tmp_path):
     out = tmp_path / "cpu.md"
-    env = {**os.environ, "CURVAX_CACHE": "0"}
+    env = {**os.environ, "CURVAX_CACHE": "0", "PYTHON": sys.executable}
     run = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh"), "--cpu", "--iters", "5", "--no-quickstart",
                           "--out", str(out)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=480)
     assert run.returncode == 0, run.stderr[-3000:]
