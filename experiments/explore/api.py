@@ -89,11 +89,17 @@ class _Problem:
 
 class Explorer:
     """The state behind one explorer server: the problems' compiled functions, shared by
-    the request threads (each problem's compilations happen once, under its lock)."""
+    the request threads (each problem's compilations happen once, under its lock). Turns on
+    ``jax_enable_x64`` for the process: everything is computed in float64."""
 
     def __init__(self, *, max_iter: int = MAX_ITER, compile_workers: int = 2):
+        import jax
+
         from experiments import catalog
 
+        # The explorer computes in float64 (the page shows f down to 1e-30): a process-wide
+        # setting, turned on here once rather than toggled per request from several threads.
+        jax.config.update("jax_enable_x64", True)
         self.max_iter = int(max_iter)
         self._names = None
         self._catalog = catalog.load()

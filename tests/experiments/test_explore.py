@@ -303,3 +303,16 @@ def test_the_page_in_a_real_browser(server):
 def test_the_server_answers_a_plain_client(server):
     with urllib.request.urlopen(server.url + "api/problems", timeout=60) as resp:
         assert resp.status == 200 and json.loads(resp.read())["max_iter"] > 0
+
+
+def test_the_explorer_computes_in_float64_whatever_the_process_had():
+    import subprocess
+    import sys
+
+    code = ("import jax; from experiments.explore import Explorer; e = Explorer(); "
+            "print(jax.config.jax_enable_x64, e.point('hill', [1.0, 0.5])['f'])")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                         env={**os.environ, "JAX_ENABLE_X64": "0"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["True", "2.75"] and "truncated to dtype float32" not in run.stderr
