@@ -100,6 +100,28 @@ class TransformState(NamedTuple):
     stalled: jax.Array
 
 
+def _sharded_like(state, z):
+    """``state`` with every array whose last axis is the parameter vector's placed the way
+    ``z`` (the raveled parameters) is, when ``z`` is a concrete array split over several
+    devices along its one axis: L-BFGS's (2, m, n) history is then split along n like the
+    parameters instead of held whole on one device. Under ``jit`` the state is left to XLA's
+    sharding propagation (a traced ``z`` carries no placement to copy)."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    sharding = getattr(z, "sharding", None) if not isinstance(z, jax.core.Tracer) else None
+    if not isinstance(sharding, NamedSharding) or len(sharding.device_set) < 2 or len(sharding.spec) != 1:
+        return state
+    n = z.shape[0]
+
+    def place(leaf):
+        if not hasattr(leaf, "ndim") or leaf.ndim == 0 or leaf.shape[-1] != n:
+            return leaf
+        spec = PartitionSpec(*([None] * (leaf.ndim - 1)), sharding.spec[0])
+        return jax.device_put(leaf, NamedSharding(sharding.mesh, spec))
+
+    return jax.tree_util.tree_map(place, state)
+
+
 def _check_params(params, where: str):
     check_float_pytree(params, "params")
     check_nonempty(params, "params", f": {where} needs at least one parameter")
@@ -191,7 +213,7 @@ def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
         z, _ = ravel_pytree(params)
         zero = jnp.zeros((), jnp.int32)
         return TransformState(
-            method_state=spec.init(z, opts), value=jnp.asarray(jnp.inf, z.dtype),
+            method_state=_sharded_like(spec.init(z, opts), z), value=jnp.asarray(jnp.inf, z.dtype),
             grad=jax.tree_util.tree_map(jnp.zeros_like, params), count=zero, nfev=zero,
             ngev=zero, nhvp=zero, stalled=jnp.zeros((), bool),
         )

@@ -94,6 +94,19 @@ SCRIPT = textwrap.dedent('''
         out[method] = {"split": res.x.sharding.spec == P("x"), "devices": len(res.x.sharding.device_set),
                        "full_gathers": len(full), "x_diff": float(jnp.max(jnp.abs(res.x - ref.x))),
                        "nit": [int(res.nit), int(ref.nit)]}
+    # the optax transform: its state built and updated split like the parameters
+    opt = optimizers.lbfgs()
+    state = opt.init(xs)
+    split = lambda leaf: len(leaf.sharding.device_set) == 4 and not leaf.sharding.is_fully_replicated  # noqa: E731
+    vectors = lambda s: [leaf for leaf in jax.tree_util.tree_leaves(s) if getattr(leaf, "size", 0) >= n]  # noqa: E731
+    out["state_vectors"] = len(vectors(state))
+    out["state_split"] = all(split(leaf) for leaf in vectors(state))
+    value, grad = jax.value_and_grad(rosen)(xs)
+    step = jax.jit(lambda g, s, p, v: opt.update(g, s, p, value=v, grad=g, value_fn=rosen))
+    updates, state = step(grad, state, xs, value)
+    out["update_split"] = updates.sharding.spec == P("x")
+    out["updated_state_split"] = all(split(leaf) for leaf in vectors(state))
+
     # more devices than exist
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
         f.write(text % 8)
@@ -135,6 +148,12 @@ def test_a_sharded_x0_stays_sharded_through_minimize(four_devices, method):
     assert got["split"] and got["devices"] == 4
     assert got["full_gathers"] == 0, "the compiled loop gathers a full-size vector"
     assert got["nit"][0] == got["nit"][1] and got["x_diff"] <= 1e-10
+
+
+def test_the_transform_state_stays_split_like_the_parameters(four_devices):
+    got = four_devices
+    assert got["state_vectors"] >= 2 and got["state_split"]  # L-BFGS's (2, m, n) history, the gradient
+    assert got["update_split"] and got["updated_state_split"]
 
 
 def test_more_devices_than_exist_is_one_clear_message(four_devices):
