@@ -83,6 +83,12 @@ class CompiledPair(NamedTuple):
         return "hit" if not self.cache_misses else "miss" if not self.cache_hits else "partial"
 
 
+def _where(x0s, device=None) -> Placement:
+    """The one-device placement of a batch that was not placed by the runner (a direct call
+    of :func:`compile_pair` or :func:`run_pair`): ``device``, else where ``x0s`` lives."""
+    return Placement([device or min(x0s.devices(), key=lambda d: d.id)])
+
+
 def compile_pair(spec: ExperimentSpec, problem, opt: OptimizerSpec, x0s, device=None,
                  placement: Optional[Placement] = None) -> CompiledPair:
     """Lower and compile one pair ahead of time: one program per pair, which records the
@@ -90,9 +96,9 @@ def compile_pair(spec: ExperimentSpec, problem, opt: OptimizerSpec, x0s, device=
     would double the compile time)."""
     record_path = spec.record_path and problem.dim <= spec.plots.path_max_dim
     gtols = jnp.full((x0s.shape[0],), opt.gtol, dtype=x0s.dtype)
-    if placement is not None:  # x0s is placed (padded) already; its per-start gtol goes alike
-        gtols, device = placement.put(gtols), placement.devices[0]
-    with precision(spec.dtype), jax.default_device(device or min(x0s.devices(), key=lambda d: d.id)), \
+    placement = placement or _where(x0s, device)  # x0s is placed already; its per-start gtol goes alike
+    gtols = placement.put(gtols)
+    with precision(spec.dtype), jax.default_device(placement.devices[0]), \
             compile_cache.counting() as counts:
         t0 = time.perf_counter()
         executable = _solver(problem, opt, record_path=record_path).lower(x0s, gtols).compile()
@@ -129,7 +135,8 @@ def run_pair(spec: ExperimentSpec, ps: ProblemSpec, problem, opt: OptimizerSpec,
             on_phase(text)
 
     batch = int(starts if starts is not None else x0s.shape[0])
-    place = placement.put if placement is not None else (lambda a: a)
+    placement = placement or _where(x0s)
+    place = placement.put
     if compiled is None:
         phase("compiling")
         compiled = compile_pair(spec, problem, opt, x0s, placement=placement)

@@ -19,9 +19,8 @@ from experiments.plots.layout import (
     CLIP,
     colors,
     count_x,
-    grid,
     legend_below,
-    new_figure,
+    panel_figure,
     save,
     signed_log_scale,
     title,
@@ -55,13 +54,8 @@ def curvature_figure(data, start: int = 0, x_scale: str = "auto") -> Optional[Fi
             panels.append((meta, lines))
     if not panels:
         return None
-    rows, cols = grid(len(panels), 3)
-    fig = new_figure(rows, cols, panel=(4.8, 3.4), legend_entries=len(labels) + 2)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for i in range(len(panels), rows * cols):
-        axes[i // cols, i % cols].set_visible(False)
-    for i, (meta, lines) in enumerate(panels):
-        ax = axes[i // cols, i % cols]
+    fig, axes = panel_figure(len(panels), 3, panel=(4.8, 3.4), legend_entries=len(labels) + 2)
+    for ax, (meta, lines) in zip(axes, panels):
         magnitude = []
         for lab in labels:
             if lab not in lines:

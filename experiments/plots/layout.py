@@ -20,8 +20,8 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, Locator, LogLocator, 
 
 from experiments.plots.colors import label_colors
 
-__all__ = ["colors", "count_x", "fit", "grid", "legend_below", "log_y", "new_figure", "save", "seconds_x",
-           "signed_log_scale", "slug", "spread", "title", "unique_slugs", "wants_log_x"]
+__all__ = ["colors", "count_x", "fit", "grid", "legend_below", "log_y", "new_figure", "panel_figure", "save",
+           "seconds_x", "signed_log_scale", "slug", "spread", "title", "unique_slugs", "wants_log_x"]
 
 
 def colors(optimizers) -> dict:
@@ -61,6 +61,17 @@ class _Layout:
         self.title_in, self.legend_in, self.above = _TITLE, legend_in, _ABOVE
         self.legend = None  # (handles, labels, ncol) of legend_below
         self.fitted = False
+
+
+def panel_figure(n: int, max_cols: int = 3, panel=(4.2, 3.1), legend_entries: int = 0):
+    """``(figure, axes)``: :func:`new_figure` with ``n`` panels in a :func:`grid` of at most
+    ``max_cols`` columns, the ``n`` axes in reading order (the grid's spare cells hidden)."""
+    rows, cols = grid(n, max_cols)
+    fig = new_figure(rows, cols, panel=panel, legend_entries=legend_entries)
+    cells = list(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in cells[n:]:
+        ax.set_visible(False)
+    return fig, cells[:n]
 
 
 def new_figure(rows: int, cols: int, panel=(4.2, 3.1), legend_entries: int = 0) -> Figure:

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from experiments.plots.layout import colors, grid, legend_below, log_y, new_figure, save, title
+from experiments.plots.layout import colors, legend_below, log_y, panel_figure, save, title
 
 __all__ = ["plot_spectrum", "smoothed_density", "spectrum_figure"]
 
@@ -62,13 +62,8 @@ def spectrum_figure(data) -> Optional[Figure]:
             panels.append((meta, start, ends))
     if not panels:
         return None
-    rows, cols = grid(len(panels), 3)
-    fig = new_figure(rows, cols, panel=(4.8, 3.4), legend_entries=len(labels) + 1)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for i in range(len(panels), rows * cols):
-        axes[i // cols, i % cols].set_visible(False)
-    for i, (meta, start, ends) in enumerate(panels):
-        ax = axes[i // cols, i % cols]
+    fig, axes = panel_figure(len(panels), 3, panel=(4.8, 3.4), legend_entries=len(labels) + 1)
+    for ax, (meta, start, ends) in zip(axes, panels):
         entries = ([start] if start is not None else []) + [ends[lab] for lab in labels if lab in ends]
         nodes = np.concatenate([np.ravel(e["nodes"]) for e in entries])
         nodes = nodes[np.isfinite(nodes)]

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from experiments.plots.layout import colors, grid, legend_below, new_figure, save, title, unique_slugs
+from experiments.plots.layout import colors, legend_below, panel_figure, save, title, unique_slugs
 
 __all__ = ["ContourMap", "contour_map", "critical_points", "draw_map", "draw_points", "marker_key",
            "plot_trajectories", "problem_points", "recorded_paths", "surface", "trajectory_figures"]
@@ -209,13 +209,8 @@ def trajectory_figures(data, problem_of) -> list[tuple[str, Figure]]:
         problem = problem_of(meta)
         cmap = contour_map(problem, box, meta["f_star"])
         points = problem_points(problem, meta)
-        rows, cols = grid(len(methods), 3)
-        fig = new_figure(rows, cols, panel=(4.3, 3.9), legend_entries=len(points) + 2)
-        axes = fig.subplots(rows, cols, squeeze=False)
-        for i in range(len(methods), rows * cols):
-            axes[i // cols, i % cols].set_visible(False)
-        for i, lab in enumerate(methods):
-            ax = axes[i // cols, i % cols]
+        fig, axes = panel_figure(len(methods), 3, panel=(4.3, 3.9), legend_entries=len(points) + 2)
+        for ax, lab in zip(axes, methods):
             draw_map(ax, cmap)
             draw_points(ax, points)
             ok = 0

@@ -8,7 +8,6 @@ compiled once. The still in the docs is this test's last screenshot:
 
 from __future__ import annotations
 
-import errno
 import http.client
 import json
 import os
@@ -200,7 +199,6 @@ def test_a_port_in_use_is_named_with_one_to_try(capsys):
         assert main(["explore", "booth", "--port", str(port), "--no-browser"]) == 2
     err = capsys.readouterr().err.strip()
     assert f"port {port} is in use" in err and "try --port " in err and len(err.splitlines()) == 1
-    assert errno.EADDRINUSE  # the errno the command recognises
 
 
 # ------------------------------------------------------------------ in a real browser
