@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.flatten_util import ravel_pytree
 
 from optimizers import _memory as memory
 from optimizers import _status as st
@@ -29,6 +28,7 @@ from optimizers._method import Iterate, Method
 from optimizers._objective import make_objective
 from optimizers._options import real, resolve
 from optimizers._problem import bind_options, check_problem, close_over, split_aux
+from optimizers._ravel import layout_of, placed, ravel, standard_order
 from optimizers._registry import get_method
 from optimizers._result import OptimizeResult, Trace
 
@@ -195,7 +195,7 @@ def minimize(
     # through it fails, forward mode would differentiate every iteration for nothing)
     result = _solve(*lax.stop_gradient((x0, args, tols, dynamic)), fun=fun, has_aux=has_aux, method=spec,
                     max_iter=int(max_iter), relative_gtol=relative_gtol, record_path=record_path,
-                    callback=host, static=static)
+                    callback=host, static=static, layout=layout_of(x0))
     if host is not None and eager:
         jax.effects_barrier()
         err = host.pop_error()
@@ -209,26 +209,29 @@ def minimize(
 
 @functools.partial(
     jax.jit,
-    static_argnames=("fun", "has_aux", "method", "max_iter", "relative_gtol", "record_path", "callback", "static"),
+    static_argnames=("fun", "has_aux", "method", "max_iter", "relative_gtol", "record_path", "callback", "static",
+                     "layout"),
 )
 def _solve(x0, args, tols, dynamic, *, fun, has_aux, method, max_iter, relative_gtol, record_path, callback,
-           static):
+           static, layout):
     # args are traced here and closed over: the methods (and their function options) see
     # functions of x alone
     opts = bind_options({**dict(static), **dynamic}, {k for k, _ in static}, args)
-    z0, unravel = ravel_pytree(x0)
-    objective = make_objective(close_over(fun, args, has_aux), unravel)
+    z0, unravel = ravel(x0, layout)  # split parameters stay split (optimizers/_ravel.py)
+    objective = make_objective(close_over(fun, args, has_aux), unravel, ravel=lambda t: ravel(t, layout)[0])
     stop = _Stopping(tols["gtol"], tols["ftol"], tols["xtol"], relative_gtol, max_iter)
     end = _run(method, objective, z0, stop, opts, record_path, callback)
-    it = end.it
-    x, nfev, aux = unravel(it.x), it.nfev, None
+    it, trace = end.it, _unpack(end.trace, record_path)
+    if layout is not None and record_path:  # the path in ravel_pytree order, as documented
+        trace = trace._replace(x=standard_order(trace.x, unravel))
+    x, nfev, aux = placed(unravel(it.x), layout), it.nfev, None
     if has_aux:  # one more evaluation, at the returned point
         aux = split_aux(fun(x, *args), True, "fun")[1]
         nfev = nfev + 1
     return OptimizeResult(
         x=x, fun=it.f, grad_norm=end.gnorm, nit=end.k, nfev=nfev, ngev=it.ngev,
-        nhvp=it.nhvp, status=end.status, success=st.is_success(end.status), trace=_unpack(end.trace, record_path),
-        grad=unravel(it.g), aux=aux,
+        nhvp=it.nhvp, status=end.status, success=st.is_success(end.status), trace=trace,
+        grad=placed(unravel(it.g), layout), aux=aux,
     )
 
 

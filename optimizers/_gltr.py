@@ -25,12 +25,17 @@ Two phases:
   hard case included) from ``jnp.linalg.eigh`` of T_k. It stops when GLTR's residual
   estimate ||(B + lambda I) p_k + g|| = beta_k |e_k.y_k| <= rtol ||g||.
 
-Fixed shapes: T_k lives in a (max_iter, max_iter) array whose unused part is inert
-(diagonal 2 G, G the Gershgorin bound of the used part, zero couplings), so its eigenpairs
-never mix with those of T_k and carry no part of g. The eigendecomposition costs
-O(max_iter^3) per boundary-phase step (a first version: fine for the tens of Lanczos steps
-a trust-region method takes; a tridiagonal Moré-Sorensen with a Sturm-sequence bound on the
-leftmost eigenvalue, as in GALAHAD, would be O(k) per secular step).
+Fixed shapes: T_k lives in a (max_iter, max_iter) array. Each boundary-phase step
+decomposes only its leading s x s block, s the smallest of the sizes 8, 32, 128, 512,
+2048, ... (a factor 4 apart) and max_iter that holds the k + 1 used rows (one branch per
+size, chosen by ``lax.switch``); the unused part of the block is inert (diagonal 2 G, G the
+Gershgorin bound of the used part, zero couplings), so its eigenpairs never mix with those
+of T_k and carry no part of g. That is O(k^3) per step, at most 64 (k + 1)^3 flops, not
+O(max_iter^3): with the default max_iter = n, decomposing the full buffer made every
+boundary step cost n^3 (measured: n = 2592, 18 iterations, 60 s before, see
+docs/benchmarks.md). A tridiagonal Moré-Sorensen with a Sturm-sequence bound on the
+leftmost eigenvalue, as in GALAHAD, would be O(k) per secular step. Under ``vmap`` the
+switch runs every branch (a select), which costs what the full decomposition did.
 
 Lanczos vectors: kept in a (max_iter, n) buffer to form p = Q^T y at the end, and every new
 vector is reorthogonalized against all earlier ones (two classical Gram-Schmidt passes,
@@ -124,8 +129,18 @@ def _orthogonalize(Q, v):
     return lax.cond(noise, lambda u: u - (Q @ u) @ Q, lambda u: u, v2)
 
 
+def _block_sizes(m):
+    """The sizes of the leading blocks of T that a boundary step decomposes (the last: m)."""
+    sizes, s = [], 8
+    while s < m:
+        sizes.append(s)
+        s *= 4
+    return sizes + [m]
+
+
 def _tridiagonal_solution(alpha, beta, size, gnorm, radius, rtol):
-    """Solve the subproblem on the leading ``size`` x ``size`` part of T (padded inert)."""
+    """Solve the subproblem on the leading ``size`` x ``size`` part of T (padded inert),
+    decomposing the smallest block of :func:`_block_sizes` that holds it."""
     m = alpha.shape[0]
     j = jnp.arange(m)
     used = j < size
@@ -134,8 +149,23 @@ def _tridiagonal_solution(alpha, beta, size, gnorm, radius, rtol):
     gersh = jnp.max(jnp.where(used, jnp.abs(alpha) + off + prev, 0))
     pad = jnp.where(gersh > 0, 2 * gersh, 1)
     diag = jnp.where(used, alpha, pad)
-    T = jnp.diag(diag) + jnp.diag(off[:-1], 1) + jnp.diag(off[:-1], -1)
-    w, V = jnp.linalg.eigh(T)
+
+    def on_block(s):  # eigenpairs of the leading s x s block; the rest is diag(pad) already
+        def decompose(_):
+            T = jnp.diag(diag[:s]) + jnp.diag(off[:s - 1], 1) + jnp.diag(off[:s - 1], -1)
+            w, V = jnp.linalg.eigh(T)
+            if s == m:
+                return w, V
+            # pad sorts last: it exceeds every eigenvalue of the used part (Gershgorin)
+            return (jnp.concatenate([w, jnp.full((m - s,), pad, w.dtype)]),
+                    jnp.eye(m, dtype=V.dtype).at[:s, :s].set(V))
+        return decompose
+
+    sizes = _block_sizes(m)
+    if len(sizes) == 1:
+        w, V = on_block(m)(None)
+    else:
+        w, V = lax.switch(jnp.sum(jnp.asarray(sizes[:-1]) < size), [on_block(s) for s in sizes], None)
     c = gnorm * V[0, :]
     sol = solve_eig(w, c, radius, scale=gersh, max_iter=_SECULAR_MAX_ITER, rtol=rtol)
     y = V @ sol.u

@@ -12,6 +12,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 
 import curvature
 
@@ -25,8 +26,9 @@ class Objective(NamedTuple):
     gradient evaluation); hvp(z, v) -> H(z) v via ``curvature.hvp`` (one HVP);
     hessian(z) -> dense (n, n) via ``curvature.hessian`` (counts as n HVPs).
     unravel: flat vector -> parameter pytree, to lift pytree functions given as options
-    (a model function, say) to flat vectors. extra: keyword arguments the optax path passes
-    on to the loss (a batch); ``{}`` under ``minimize``.
+    (a model function, say) to flat vectors; ravel: its inverse (a pytree like the
+    parameters -> flat vector in the same order; ``optimizers/_ravel.py``). extra: keyword
+    arguments the optax path passes on to the loss (a batch); ``{}`` under ``minimize``.
     """
 
     value: Callable
@@ -36,10 +38,13 @@ class Objective(NamedTuple):
     hessian: Callable
     unravel: Callable
     extra: dict[str, Any]
+    ravel: Callable
 
 
-def make_objective(fun: Callable, unravel: Callable, extra: dict[str, Any] | None = None) -> Objective:
-    """Bundle ``fun(params, **extra)`` as functions of the flat vector ``z``."""
+def make_objective(fun: Callable, unravel: Callable, extra: dict[str, Any] | None = None,
+                   ravel: Callable | None = None) -> Objective:
+    """Bundle ``fun(params, **extra)`` as functions of the flat vector ``z``; ``ravel``
+    (default ``ravel_pytree``'s) flattens pytrees shaped like the parameters."""
     extra = dict(extra or {})
 
     def flat(z):  # f in the dtype of the parameters, like the gradient
@@ -53,4 +58,5 @@ def make_objective(fun: Callable, unravel: Callable, extra: dict[str, Any] | Non
         hessian=lambda z: curvature.hessian(flat, z),
         unravel=unravel,
         extra=extra,
+        ravel=ravel or (lambda tree: ravel_pytree(tree)[0]),
     )

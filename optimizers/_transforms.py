@@ -80,6 +80,7 @@ from optimizers import _memory as memory
 from optimizers._method import Iterate, Method
 from optimizers._objective import make_objective
 from optimizers._options import resolve
+from optimizers._ravel import StaticLayout, layout_of, placed, ravel
 
 __all__ = ["TransformState", "transform"]
 
@@ -88,7 +89,9 @@ class TransformState(NamedTuple):
     """method_state: the method's own state (flat vectors). value, grad: f and its gradient
     (a pytree like params) at the point the last update moved to (inf and zeros before the
     first update). count: updates done. nfev, ngev, nhvp: int32 evaluations made by the
-    updates. stalled: the last update found no decrease."""
+    updates. stalled: the last update found no decrease. layout: how the parameters are
+    laid out as one flat vector (static, no leaves): the block layout of parameters split
+    over devices, found by ``init``, so that ``update`` keeps them split (optimizers/_ravel.py)."""
 
     method_state: Any
     value: jax.Array
@@ -98,6 +101,7 @@ class TransformState(NamedTuple):
     ngev: jax.Array
     nhvp: jax.Array
     stalled: jax.Array
+    layout: StaticLayout = StaticLayout(None)
 
 
 def _sharded_like(state, z):
@@ -210,12 +214,13 @@ def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
             raise ValueError(f"{where} holds a dense {n} x {n} matrix and is for n <= {spec.max_dim}; params have "
                              f"n = {n}: use a matrix-free method (newton-cg, trust-ncg, trust-krylov, lbfgs)")
         memory.check(memory.estimate(spec, opts, n, jnp.result_type(*leaves), None), f"{where} init")
-        z, _ = ravel_pytree(params)
+        layout = layout_of(params)
+        z, _ = ravel(params, layout)
         zero = jnp.zeros((), jnp.int32)
         return TransformState(
             method_state=_sharded_like(spec.init(z, opts), z), value=jnp.asarray(jnp.inf, z.dtype),
             grad=jax.tree_util.tree_map(jnp.zeros_like, params), count=zero, nfev=zero,
-            ngev=zero, nhvp=zero, stalled=jnp.zeros((), bool),
+            ngev=zero, nhvp=zero, stalled=jnp.zeros((), bool), layout=StaticLayout(layout),
         )
 
     def update(updates, state: TransformState, params=None, *, value=None, grad=None,
@@ -237,18 +242,20 @@ def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
         if value is not None:
             _check_value(value)
         check_scalar_fn(lambda p: value_fn(p, **extra), params, "value_fn")
-        z, unravel = ravel_pytree(params)
-        objective = make_objective(value_fn, unravel, extra)
+        layout = state.layout.layout
+        flat = lambda tree: ravel(tree, layout)[0]  # noqa: E731
+        z, unravel = ravel(params, layout)
+        objective = make_objective(value_fn, unravel, extra, ravel=flat)
         zero = jnp.zeros((), jnp.int32)
         nfev = ngev = zero
         if value is None or grad is None:
             value, g = objective.value_and_grad(z)
             nfev = ngev = zero + 1
         else:
-            g = ravel_pytree(grad)[0]
+            g = flat(grad)
         # The linear term of the direction or model: the incoming updates. None, or the very
         # object passed as grad= (the unchained call): the gradient, and minimize's step exactly.
-        u = None if updates is None or updates is grad else jnp.asarray(ravel_pytree(updates)[0], z.dtype)
+        u = None if updates is None or updates is grad else jnp.asarray(flat(updates), z.dtype)
         start = Iterate(z, jnp.asarray(value, z.dtype).reshape(()), jnp.asarray(g, z.dtype),
                         nfev, ngev, zero, jnp.zeros((), bool), u)
 
@@ -266,10 +273,10 @@ def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
         else:
             new, method_state = jax.lax.cond(jnp.all(u == 0), rest, run, state.method_state)
         state = TransformState(
-            method_state=method_state, value=new.f, grad=unravel(new.g), count=state.count + 1,
+            method_state=method_state, value=new.f, grad=placed(unravel(new.g), layout), count=state.count + 1,
             nfev=state.nfev + new.nfev, ngev=state.ngev + new.ngev, nhvp=state.nhvp + new.nhvp,
-            stalled=new.stalled,
+            stalled=new.stalled, layout=state.layout,
         )
-        return unravel(new.x - z), state
+        return placed(unravel(new.x - z), layout), state
 
     return optax.GradientTransformationExtraArgs(init, update)

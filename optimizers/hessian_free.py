@@ -39,7 +39,6 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
-from jax.flatten_util import ravel_pytree
 
 from optimizers._curvature_split import SPLIT_OPTIONS, check_split, curvature_operator, use_ggn
 from optimizers._martens_cg import cg_backtrack, martens_cg, martens_preconditioner, save_schedule
@@ -107,7 +106,7 @@ def _preconditioner(objective, x, damping, opts):
     if fn is None:
         return None
     tree = fn(objective.unravel(x), **objective.extra)
-    rows = jax.vmap(lambda t: ravel_pytree(t)[0])(tree)
+    rows = jax.vmap(objective.ravel)(tree)
     if rows.ndim != 2 or rows.shape[1] != x.size:
         raise ValueError(
             f"per_example_grads must return the parameters' structure with a leading examples "

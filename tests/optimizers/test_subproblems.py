@@ -247,6 +247,19 @@ def test_gltr_with_n_steps_is_the_exact_solution(name, rtol):
     check_optimal(B, g, radius, res, unique)
 
 
+@pytest.mark.parametrize("name", ["indefinite", "hard"])
+def test_gltr_on_a_buffer_of_several_blocks_is_the_exact_solution(name):
+    # n = 40: the boundary steps decompose the leading 8 x 8, then 32 x 32, then the whole
+    # 40 x 40 tridiagonal (optimizers/_gltr.py); every size must give the exact answer. The
+    # indefinite case's residual estimate reaches exactly 0 after 26 steps (past the first
+    # block); the hard case runs all 40 (the Krylov space of g never holds z).
+    B, g, radius, unique = make_case(name, n=40, seed=3)
+    res = gl(B, g, radius, rtol=0.0, max_iter=40)
+    assert int(res.status) == CONVERGED and int(res.num_matvec) >= (40 if name == "hard" else 9)
+    check_kkt(B, g, radius, res)
+    check_optimal(B, g, radius, res, unique)
+
+
 def test_gltr_restarts_after_an_invariant_subspace_and_finds_the_hard_case():
     # diagonal B and g_0 = 0 exactly: every Krylov vector has a zero first entry, so the
     # space breaks down after n - 1 steps; the restart brings in e_0 and the tridiagonal
