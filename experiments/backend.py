@@ -35,8 +35,10 @@ def precision(dtype: str):
 
 
 def _backend_devices(backend: str):
+    """This process's devices of ``backend`` (in a distributed run, ``jax.devices`` lists
+    every process's)."""
     try:
-        return jax.devices(backend)
+        return jax.local_devices(backend=backend)
     except RuntimeError:
         return []
 
@@ -44,13 +46,13 @@ def _backend_devices(backend: str):
 def select_device(name: str):
     """The first device of the backend ``name``: ``cpu``, ``gpu`` or ``auto`` (a GPU when JAX sees one)."""
     if name == "cpu":
-        return jax.devices("cpu")[0]
+        return jax.local_devices(backend="cpu")[0]
     if name in ("gpu", "auto"):
         gpus = _backend_devices("gpu")
         if gpus:
             return gpus[0]
         if name == "auto":
-            return jax.devices("cpu")[0]
+            return jax.local_devices(backend="cpu")[0]
         seen = sorted({d.platform for d in jax.devices()})
         raise DeviceError(
             "device = 'gpu' but JAX sees no GPU (devices seen: " + ", ".join(seen)
@@ -63,7 +65,7 @@ def select_devices(name: str, count: int = 0) -> list:
     """The devices a run uses: every device of the platform :func:`select_device` picks for
     ``name``, or its first ``count`` (``count = 0``: all). DeviceError when fewer exist."""
     first = select_device(name)
-    devices = [d for d in jax.devices(first.platform) if d.process_index == first.process_index]
+    devices = _backend_devices(first.platform)
     if count < 0:
         raise ValueError(f"devices must be >= 1 (or 0 for all), got {count}")
     if count > len(devices):

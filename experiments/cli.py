@@ -106,6 +106,9 @@ def _running_options(command) -> None:
     command.add_argument("--svg", action="store_true", help="also write SVG figures")
     command.add_argument("--no-cache", action="store_true",
                          help="compile everything afresh: do not read or write the compilation cache")
+    from experiments.distributed_cli import add_options
+
+    add_options(command)
 
 
 def _version() -> str:
@@ -187,8 +190,50 @@ def _writer(command):
     return run
 
 
+def _cluster(args, config):
+    """The distributed run's Cluster (connected now, before any device is touched), None
+    for a one-process run, False after an error line."""
+    from experiments.distributed import ClusterError
+    from experiments.distributed_cli import connect_if_asked
+
+    try:
+        return connect_if_asked(args, config)
+    except ClusterError as err:
+        _err(str(err))
+        return False
+
+
+@contextlib.contextmanager
+def _as_main(cluster):
+    """Process 0: if it stops before the run has ended (a bad config, a held lock), the
+    workers are told so instead of waiting; the runtime is closed either way."""
+    try:
+        yield
+    finally:
+        if cluster is not None:
+            if not cluster.finished:
+                cluster.report_error("process 0 stopped before the run ended (see its output)")
+            cluster.shutdown()
+
+
 @_writer
 def _run(args) -> int:
+    cluster = _cluster(args, args.config)
+    if cluster is False:
+        return EXIT_USAGE
+    if cluster is not None and not cluster.is_main:
+        from experiments.distributed_cli import work
+
+        try:
+            local = args.config.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            local = None  # process 0's config is run; this copy is only compared when readable
+        return work(args, cluster, local, _err, _start_cache)
+    with _as_main(cluster):
+        return _run_main(args, cluster)
+
+
+def _run_main(args, cluster) -> int:
     from experiments import stop
     from experiments.records import new_run_dir
     from experiments.run_lock import LOCK_NAME, RunLock
@@ -224,7 +269,7 @@ def _run(args) -> int:
                 return EXIT_USAGE
             print(f"curvax: {spec.name}: {len(spec.problems)} problem instance(s) x {len(spec.optimizers)} "
                   f"optimizer(s) -> {run_dir}", file=sys.stderr)
-            return _execute(spec, run_dir, args, resume=None)
+            return _execute(spec, run_dir, args, resume=None, cluster=cluster)
     finally:
         if made is not None and made.is_dir() and not any(made.iterdir()):
             made.rmdir()  # stopped before anything was written: leave no empty run folder
@@ -235,7 +280,14 @@ def _resume(args) -> int:
     from experiments.records import config_digest, load_run
     from experiments.run_lock import RunLock
 
-    with RunLock(args.run_dir) if args.run_dir.is_dir() else contextlib.nullcontext():
+    cluster = _cluster(args, args.run_dir / "config.toml")
+    if cluster is False:
+        return EXIT_USAGE
+    if cluster is not None and not cluster.is_main:
+        from experiments.distributed_cli import work
+
+        return work(args, cluster, None, _err, _start_cache)  # the folder is process 0's
+    with _as_main(cluster), RunLock(args.run_dir) if args.run_dir.is_dir() else contextlib.nullcontext():
         try:
             data = load_run(args.run_dir, trace_required=False)
         except (FileNotFoundError, ValueError) as err:
@@ -253,22 +305,29 @@ def _resume(args) -> int:
         spec = _validated(config_path, args.device, args.devices)
         if spec is None:
             return EXIT_USAGE
-        return _execute(spec, args.run_dir, args, resume=data)
+        return _execute(spec, args.run_dir, args, resume=data, cluster=cluster)
 
 
-def _execute(spec, run_dir: Path, args, resume) -> int:
+def _execute(spec, run_dir: Path, args, resume, cluster=None) -> int:
     from experiments import stop
+    from experiments.distributed import ClusterError
     from experiments.records import RecordError, load_run
     from experiments.report import ProgressBar, summary_table
     from experiments.runner import PairError, run_experiment
 
     stop.check()
     _start_cache(spec, args)
+    if cluster is not None:
+        from experiments.distributed_cli import publish_config
+
+        publish_config(cluster, spec)
+        print(f"curvax: one run across {cluster.count} processes (this is process 0: it records)",
+              file=sys.stderr)
 
     progress = ProgressBar(len(spec.problems) * len(spec.optimizers))
     status = EXIT_OK
     try:
-        run_experiment(spec, run_dir, progress=progress, resume=resume)
+        run_experiment(spec, run_dir, progress=progress, resume=resume, cluster=cluster)
     except KeyboardInterrupt as err:
         progress.close()
         stopped = stop.as_stop(err)
@@ -284,8 +343,16 @@ def _execute(spec, run_dir: Path, args, resume) -> int:
         _err(f"{err}; the run stopped; finished pairs are kept in {run_dir} "
              f"(continue with: curvax resume {run_dir} once it can be written)")
         status = EXIT_FAILED
+    except ClusterError as err:
+        progress.close()
+        _err(f"{err}; the run is marked failed, finished pairs are kept in {run_dir} "
+             f"(continue with: curvax resume {run_dir} --distributed ...)")
+        status = EXIT_FAILED
     finally:
         progress.close()
+        if cluster is not None:  # the workers leave; plotting needs no other process
+            cluster.finish("complete" if status == EXIT_OK else "failed")
+            cluster.shutdown()
     try:
         data = load_run(run_dir, trace_required=False)
     except (FileNotFoundError, ValueError, RecordError):  # stopped before results.json was written

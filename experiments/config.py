@@ -167,8 +167,8 @@ class _Validator:
     # -- sections -----------------------------------------------------------
 
     def experiment(self, data: dict, text: str) -> ExperimentSpec:
-        top = ("name", "description", "seed", "dtype", "device", "devices", "compilation_cache", "budget",
-               "problems", "optimizers", "plots")
+        top = ("name", "description", "seed", "dtype", "device", "devices", "distributed", "compilation_cache",
+               "budget", "problems", "optimizers", "plots")
         self.keys(data, "", top, required=("name", "problems", "optimizers"))
         name = self.typed(data["name"], "name", "str")
         if not _NAME_RE.match(name):
@@ -181,6 +181,7 @@ class _Validator:
         devices = self.get(data, "devices", "devices", "int", 0)
         if "devices" in data:
             self.positive(devices, "devices")
+        distributed = self.get(data, "distributed", "distributed", "bool", False)
 
         budget = self.table(data, "budget")
         self.keys(budget, "budget", ("max_iter", "gtol", "repeats"))
@@ -196,6 +197,7 @@ class _Validator:
             name=name, seed=seed, dtype=dtype, device=device, description=description,
             max_iter=max_iter, gtol=gtol, repeats=repeats, problems=problems, optimizers=optimizers,
             plots=plots, source=self.source, text=text, compilation_cache=cache, devices=devices,
+            distributed=distributed,
         )
 
     def table(self, data, name):

@@ -14,6 +14,7 @@ so Ctrl-C keeps what has finished.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ import numpy as np
 
 from experiments import compile_cache, stop
 from experiments.backend import environment, precision, select_devices
+from experiments.distributed import ClusterError
 from experiments.path_curvature import curvature_along_path
 from experiments.problems import build_problem
 from experiments.records import RecordError, RunData, RunWriter, pair_rows, problem_record
@@ -208,8 +210,117 @@ def default_compile_workers() -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
+def _renumbered(outcome: PairOutcome, first_run_id: int) -> PairOutcome:
+    """``outcome`` (computed with run ids from 0) with its run ids from ``first_run_id``."""
+    if not first_run_id:
+        return outcome
+    runs = [{**r, "run": r["run"] + first_run_id} for r in outcome.runs]
+    trace = dict(outcome.trace, run=np.asarray(outcome.trace["run"]) + first_run_id)
+    return PairOutcome(outcome.pair, runs, trace, outcome.spectra)
+
+
+def _pair_line(pair: dict) -> str:
+    cached = " (cached)" if pair.get("compile_cache") == "hit" else ""
+    return (f"{pair['problem']} x {pair['label']}: compile {pair['compile_seconds']:.2f} s{cached}, "
+            f"run {pair['run_seconds']:.3g} s ({pair['starts']} starts)")
+
+
+class _InOrder:
+    """Process 0's recording: pairs go into the run folder in config order (so run ids and
+    files are those of a one-process run), whichever process finished them."""
+
+    def __init__(self, writer: RunWriter, todo: list, cluster, progress):
+        self.writer, self.todo, self.cluster, self.progress = writer, todo, cluster, progress
+        self.pending: dict = {}
+        self.next = 0
+
+    def _write(self, outcome: PairOutcome, sender: int) -> None:
+        outcome = _renumbered(outcome, self.writer.next_run_id)
+        self.writer.add(outcome.pair, outcome.runs, outcome.trace, outcome.spectra)
+        if self.progress is not None:
+            self.progress.step(_pair_line(outcome.pair) + (f" [process {sender}]" if sender else ""))
+
+    def _owner(self, index: int) -> int:
+        return 0 if self.cluster is None else self.cluster.owner(index)
+
+    def add(self, index: int, outcome: PairOutcome) -> None:
+        self.pending[index] = outcome
+        self.flush()
+
+    def flush(self) -> None:
+        """Record every pair that is next in order and finished (here or sent by a worker)."""
+        while self.next < len(self.todo):
+            if self.next not in self.pending and self._owner(self.next) != 0:
+                fields = self.cluster.try_pair(self.next)
+                if fields is None:
+                    return
+                self.pending[self.next] = PairOutcome(*fields)
+            if self.next not in self.pending:
+                return
+            self._write(self.pending.pop(self.next), self._owner(self.next))
+            self.next += 1
+
+    def wait_rest(self) -> None:
+        """Process 0 after its own pairs: the workers' remaining pairs, in order."""
+        while self.next < len(self.todo):
+            self.flush()
+            if self.next < len(self.todo):
+                self.cluster.check(self._owner(self.next))
+                stop.check()
+                time.sleep(0.05)
+
+    def salvage(self) -> None:
+        """After a failure: record every finished pair there is (out of order), so that
+        resume keeps them."""
+        if self.cluster is not None:
+            for index in range(self.next, len(self.todo)):
+                if index not in self.pending and self._owner(index) != 0:
+                    try:
+                        fields = self.cluster.try_pair(index)
+                    except Exception:  # the coordinator itself is gone
+                        break
+                    if fields is not None:
+                        self.pending[index] = PairOutcome(*fields)
+        for index in sorted(self.pending):
+            self._write(self.pending.pop(index), self._owner(index))
+
+
+def _computed(spec, mine: list, placement, device, workers: int, progress):
+    """``(index, outcome)`` of each ``(index, job)`` in ``mine``: ``workers`` pairs compile at a
+    time in threads; the batch's pairs then run and are timed with no compilation in flight,
+    so compiles never share the CPU with a timed call. Run ids count from 0."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="curvax-compile")
+    try:
+        for first in range(0, len(mine), workers):
+            stop.check()
+            batch = mine[first:first + workers]
+            futures = [pool.submit(compile_pair, spec, problem, opt, x0s, device, placement)
+                       for _, (_, problem, x0s, opt) in batch]
+            if progress is not None:
+                progress.show("compiling " + ", ".join(f"{ps.label} x {opt.label}" for _, (ps, _, _, opt) in batch))
+            compiled = []
+            for (_, (ps, _, _, opt)), future in zip(batch, futures):
+                try:
+                    compiled.append(_result(future))
+                except (ValueError, TypeError) as err:  # minimize refused this problem/method pair
+                    raise PairError(f"{ps.key} ({ps.label}) with {opt.key} ({opt.label}): {err}") from err
+            for (index, (ps, problem, x0s, opt)), executable in zip(batch, compiled):
+                name = f"{ps.label} x {opt.label}"
+
+                def phase(text, name=name):
+                    if progress is not None:
+                        progress.show(f"{name}: {text}")
+
+                stop.check()
+                yield index, run_pair(spec, ps, problem, opt, x0s, 0, executable, phase, placement, ps.starts)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
 def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Optional[RunData] = None,
-                   compile_workers: Optional[int] = None) -> dict:
+                   compile_workers: Optional[int] = None, cluster=None) -> dict:
     """Run every pair of ``spec`` into ``run_dir``; returns the final ``results.json`` content.
 
     Pairs compile ``compile_workers`` at a time in threads (default: 2 on a machine with two
@@ -218,10 +329,13 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
     ``progress``: a :class:`experiments.report.ProgressBar` (or None). ``resume``: a stored,
     interrupted run of the same config whose finished pairs are kept and skipped.
     On Ctrl-C the finished pairs are written, the run is marked ``interrupted`` and the
-    KeyboardInterrupt propagates.
+    KeyboardInterrupt propagates. ``cluster``: an :class:`experiments.distributed.Cluster`
+    (``--distributed``): the pairs are dealt out over its processes; process 0 records them
+    all in ``run_dir``, a worker (``run_dir`` None) sends its pairs and returns ``{}``.
     """
     workers = compile_workers or default_compile_workers()
-    writer = RunWriter(run_dir)
+    main = cluster is None or cluster.is_main
+    writer = RunWriter(run_dir) if main else None
     with precision(spec.dtype):
         devices = select_devices(spec.device, spec.devices)
         placement, device = Placement(devices), devices[0]
@@ -230,65 +344,58 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
             root = seed_key(spec.seed)
             starts = [starting_points(p, ps, jax.random.fold_in(root, i))
                       for i, (ps, p) in enumerate(zip(spec.problems, instances))]
-            done = set()
-            if resume is not None:
-                done = _finished_pairs(resume.results)
-                writer.resume(resume, done)
-            else:
-                meta = [problem_record(ps, p, x) for ps, p, x in zip(spec.problems, instances, starts)]
-                env = environment(device)
-                env["devices"] = [str(d) for d in devices]
-                cache = compile_cache.state()
-                if cache is not None:
-                    env["compilation_cache"] = cache.record()
-                writer.start(spec, env, problems=meta)
             placed = [placement.put(x0s) for x0s in starts]  # sharded over the devices, padded
             jobs = [(ps, problem, x0s, opt) for ps, problem, x0s in zip(spec.problems, instances, placed)
                     for opt in spec.optimizers]
-            if progress is not None:
-                for ps, _, _, opt in jobs:
-                    if (ps.label, opt.label) in done:
-                        progress.step(f"{ps.label} x {opt.label}: kept from the interrupted run", kept=True)
-            todo = [j for j in jobs if (j[0].label, j[3].label) not in done]
-            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="curvax-compile")
+            if main:
+                done = set()
+                if resume is not None:
+                    done = _finished_pairs(resume.results)
+                    writer.resume(resume, done)
+                else:
+                    meta = [problem_record(ps, p, x) for ps, p, x in zip(spec.problems, instances, starts)]
+                    env = environment(device)
+                    env["devices"] = [str(d) for d in devices]
+                    if cluster is not None:
+                        env["processes"] = cluster.count
+                    cache = compile_cache.state()
+                    if cache is not None:
+                        env["compilation_cache"] = cache.record()
+                    writer.start(spec, env, problems=meta)
+                if progress is not None:
+                    for ps, _, _, opt in jobs:
+                        if (ps.label, opt.label) in done:
+                            progress.step(f"{ps.label} x {opt.label}: kept from the interrupted run", kept=True)
+                plan = [i for i, j in enumerate(jobs) if (j[0].label, j[3].label) not in done]
+                if cluster is not None:
+                    cluster.publish("plan", json.dumps(plan))
+            else:
+                plan = json.loads(cluster.wait("plan", sender=0))
+            todo = [jobs[i] for i in plan]
+            mine = [(i, job) for i, job in enumerate(todo) if cluster is None or cluster.owner(i) == cluster.process_id]
+            order = _InOrder(writer, todo, cluster, progress) if main else None
             try:
-                # Batches of `workers` pairs compile in parallel; the batch's pairs are then run
-                # and timed with no compilation in flight, so compiles never share the CPU
-                # with a timed call.
-                for first in range(0, len(todo), workers):
-                    stop.check()
-                    batch = todo[first:first + workers]
-                    futures = [pool.submit(compile_pair, spec, problem, opt, x0s, device, placement)
-                               for _, problem, x0s, opt in batch]
-                    if progress is not None:
-                        progress.show("compiling " + ", ".join(f"{ps.label} x {opt.label}" for ps, _, _, opt in batch))
-                    compiled = []
-                    for (ps, _, _, opt), future in zip(batch, futures):
-                        try:
-                            compiled.append(_result(future))
-                        except (ValueError, TypeError) as err:  # minimize refused this problem/method pair
-                            raise PairError(f"{ps.key} ({ps.label}) with {opt.key} ({opt.label}): {err}") from err
-                    for (ps, problem, x0s, opt), executable in zip(batch, compiled):
-                        name = f"{ps.label} x {opt.label}"
-
-                        def phase(text, name=name):
-                            if progress is not None:
-                                progress.show(f"{name}: {text}")
-
-                        stop.check()
-                        outcome = run_pair(spec, ps, problem, opt, x0s, writer.next_run_id, executable, phase,
-                                           placement, ps.starts)
-                        writer.add(outcome.pair, outcome.runs, outcome.trace, outcome.spectra)
+                for index, outcome in _computed(spec, mine, placement, device, workers, progress):
+                    if main:
+                        order.add(index, outcome)
+                    else:
+                        cluster.send_pair(index, outcome)
                         if progress is not None:
-                            p = outcome.pair
-                            cached = " (cached)" if p.get("compile_cache") == "hit" else ""
-                            progress.step(f"{name}: compile {p['compile_seconds']:.2f} s{cached}, "
-                                          f"run {p['run_seconds']:.3g} s ({p['starts']} starts)")
+                            progress.step(_pair_line(outcome.pair))
+                if main and cluster is not None:
+                    order.wait_rest()
             except BaseException as err:
-                pool.shutdown(wait=False, cancel_futures=True)
+                if not main:
+                    cluster.report_error(f"{type(err).__name__}: {err}")
+                    raise
+                try:
+                    order.salvage()
+                except (RecordError, ClusterError):  # the error that stopped the run is the one to report
+                    pass
                 _finish_after(writer, "interrupted" if isinstance(err, KeyboardInterrupt) else "failed")
                 raise
-            pool.shutdown(wait=True)
+            if not main:
+                return {}
             cache = compile_cache.state()
             if cache is not None:
                 writer.update_environment(compilation_cache=cache.record())

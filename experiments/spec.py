@@ -125,6 +125,7 @@ class ExperimentSpec:
     text: str = field(default="", repr=False)
     compilation_cache: bool = True
     devices: int = 0  # how many devices of the platform the starts are sharded over (0: all)
+    distributed: bool = False  # one run across several processes (jax.distributed; docs/configs.md)
 
     @property
     def record_path(self) -> bool:
