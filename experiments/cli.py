@@ -350,9 +350,8 @@ def _execute(spec, run_dir: Path, args, resume, cluster=None) -> int:
         status = EXIT_FAILED
     finally:
         progress.close()
-        if cluster is not None:  # the workers leave; plotting needs no other process
+        if cluster is not None:  # the workers leave now; plotting needs no other process
             cluster.finish("complete" if status == EXIT_OK else "failed")
-            cluster.shutdown()
     try:
         data = load_run(run_dir, trace_required=False)
     except (FileNotFoundError, ValueError, RecordError):  # stopped before results.json was written

@@ -220,7 +220,11 @@ class Cluster:
         count = self._try(f"pair/{index}")
         if count is None:
             return None
-        data = b"".join(self.client.key_value_try_get_bytes(f"{_PREFIX}pair/{index}/{j}") for j in range(int(count)))
+        try:  # the chunks were written before the count
+            data = b"".join(self.client.key_value_try_get_bytes(f"{_PREFIX}pair/{index}/{j}")
+                            for j in range(int(count)))
+        except Exception as err:
+            raise ClusterError(f"lost the coordinator at {self.address}: {str(err).splitlines()[0]}") from None
         return decode_outcome(zlib.decompress(data).decode("utf-8"))
 
     def finish(self, status: str) -> None:
@@ -239,12 +243,9 @@ class Cluster:
 
     def wait_done(self) -> str:
         """A worker: wait until process 0 has recorded the run; then it may leave."""
-        try:
-            status = self.wait("done", sender=0)
-            self.publish(f"left/{self.process_id}", "1")
-            return status
-        finally:
-            self.stop_heartbeat()
+        status = self.wait("done", sender=0)
+        self.publish(f"left/{self.process_id}", "1")
+        return status
 
     def shutdown(self) -> None:
         import jax

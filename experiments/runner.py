@@ -247,16 +247,17 @@ class _InOrder:
         self.pending[index] = outcome
         self.flush()
 
+    def _have(self, index: int) -> bool:
+        """Whether pair ``index`` is finished: here already, or now fetched from its worker."""
+        if index not in self.pending and self._owner(index) != 0:
+            fields = self.cluster.try_pair(index)
+            if fields is not None:
+                self.pending[index] = PairOutcome(*fields)
+        return index in self.pending
+
     def flush(self) -> None:
         """Record every pair that is next in order and finished (here or sent by a worker)."""
-        while self.next < len(self.todo):
-            if self.next not in self.pending and self._owner(self.next) != 0:
-                fields = self.cluster.try_pair(self.next)
-                if fields is None:
-                    return
-                self.pending[self.next] = PairOutcome(*fields)
-            if self.next not in self.pending:
-                return
+        while self.next < len(self.todo) and self._have(self.next):
             self._write(self.pending.pop(self.next), self._owner(self.next))
             self.next += 1
 
@@ -272,15 +273,11 @@ class _InOrder:
     def salvage(self) -> None:
         """After a failure: record every finished pair there is (out of order), so that
         resume keeps them."""
-        if self.cluster is not None:
-            for index in range(self.next, len(self.todo)):
-                if index not in self.pending and self._owner(index) != 0:
-                    try:
-                        fields = self.cluster.try_pair(index)
-                    except Exception:  # the coordinator itself is gone
-                        break
-                    if fields is not None:
-                        self.pending[index] = PairOutcome(*fields)
+        for index in range(self.next, len(self.todo)):
+            try:
+                self._have(index)
+            except ClusterError:  # the coordinator itself is gone
+                break
         for index in sorted(self.pending):
             self._write(self.pending.pop(index), self._owner(index))
 

@@ -28,7 +28,7 @@ from optimizers._method import Iterate, Method
 from optimizers._objective import make_objective
 from optimizers._options import real, resolve
 from optimizers._problem import bind_options, check_problem, close_over, split_aux
-from optimizers._ravel import layout_of, placed, ravel, standard_order
+from optimizers._ravel import flattener, layout_of, placed, ravel, standard_order
 from optimizers._registry import get_method
 from optimizers._result import OptimizeResult, Trace
 
@@ -218,7 +218,7 @@ def _solve(x0, args, tols, dynamic, *, fun, has_aux, method, max_iter, relative_
     # functions of x alone
     opts = bind_options({**dict(static), **dynamic}, {k for k, _ in static}, args)
     z0, unravel = ravel(x0, layout)  # split parameters stay split (optimizers/_ravel.py)
-    objective = make_objective(close_over(fun, args, has_aux), unravel, ravel=lambda t: ravel(t, layout)[0])
+    objective = make_objective(close_over(fun, args, has_aux), unravel, ravel=flattener(layout))
     stop = _Stopping(tols["gtol"], tols["ftol"], tols["xtol"], relative_gtol, max_iter)
     end = _run(method, objective, z0, stop, opts, record_path, callback)
     it, trace = end.it, _unpack(end.trace, record_path)

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-__all__ = ["Layout", "StaticLayout", "layout_of", "placed", "ravel", "standard_order"]
+__all__ = ["Layout", "StaticLayout", "flattener", "layout_of", "placed", "ravel", "standard_order"]
 
 
 class Layout(NamedTuple):
@@ -127,6 +127,11 @@ def ravel(tree, layout: Optional[Layout] = None):
         return jax.tree_util.tree_unflatten(treedef, out)
 
     return z, unravel
+
+
+def flattener(layout: Optional[Layout]):
+    """tree -> flat vector in ``layout``'s order (``Objective.ravel``)."""
+    return lambda tree: ravel(tree, layout)[0]
 
 
 def placed(tree, layout: Optional[Layout]):

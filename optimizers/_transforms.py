@@ -80,7 +80,7 @@ from optimizers import _memory as memory
 from optimizers._method import Iterate, Method
 from optimizers._objective import make_objective
 from optimizers._options import resolve
-from optimizers._ravel import StaticLayout, layout_of, placed, ravel
+from optimizers._ravel import StaticLayout, flattener, layout_of, placed, ravel
 
 __all__ = ["TransformState", "transform"]
 
@@ -243,7 +243,7 @@ def transform(spec: Method, **options) -> optax.GradientTransformationExtraArgs:
             _check_value(value)
         check_scalar_fn(lambda p: value_fn(p, **extra), params, "value_fn")
         layout = state.layout.layout
-        flat = lambda tree: ravel(tree, layout)[0]  # noqa: E731
+        flat = flattener(layout)
         z, unravel = ravel(params, layout)
         objective = make_objective(value_fn, unravel, extra, ravel=flat)
         zero = jnp.zeros((), jnp.int32)
