@@ -454,7 +454,8 @@ def _cache(args) -> int:
     if not info["exists"]:
         print("  (not created yet: the first `curvax run` creates it)")
     else:
-        print(f"  {info['entries']} file(s), {_size(info['bytes'])}")
+        print(f"  {info['entries']} file(s), {_size(info['bytes'])}; {info['programs']} of them traced "
+              "programs (a warm run neither traces nor compiles)")
     print("  set CURVAX_CACHE_DIR to move it; `curvax run --no-cache` or `compilation_cache = false` "
           "in a config turns it off")
     return EXIT_OK

@@ -1,9 +1,10 @@
 """The CLI's persistent compilation cache: JAX's own, in the user's cache folder.
 
 A second ``curvax run`` of the same config then loads every executable from disk instead of
-compiling it again (the programs are still traced and lowered: JAX keys an entry on the
-lowered program, the jax/jaxlib versions, the XLA flags and the device, so an entry from
-another version or machine is never used, and never fails the run).
+compiling it again (JAX keys an entry on the lowered program, the jax/jaxlib versions, the
+XLA flags and the device, so an entry from another version or machine is never used, and
+never fails the run). The traced programs themselves are kept beside them, in
+``programs/`` (:mod:`experiments.program_cache`), so the warm run does not trace either.
 
 Where: ``$CURVAX_CACHE_DIR`` if set, else the platform's user cache folder
 (``$XDG_CACHE_HOME/curvax/jax`` or ``~/.cache/curvax/jax`` on Linux,
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["CacheState", "NotACache", "cache_dir", "clear", "counting", "disabled", "enable", "info",
-           "off_by_environment", "state"]
+           "note_program", "off_by_environment", "state"]
 
 TAG_NAME = "CACHEDIR.TAG"
 _TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -68,9 +69,12 @@ class CacheState:
     reason: str = ""  # why it is off, when it is
     hits: int = 0
     misses: int = 0
+    programs_reused: int = 0  # traced programs loaded by experiments.program_cache
+    programs_traced: int = 0  # ... traced and stored by it
 
     def record(self) -> dict:
-        out = {"enabled": self.enabled, "dir": self.dir, "hits": self.hits, "misses": self.misses}
+        out = {"enabled": self.enabled, "dir": self.dir, "hits": self.hits, "misses": self.misses,
+               "programs_reused": self.programs_reused, "programs_traced": self.programs_traced}
         if self.reason:
             out["reason"] = self.reason
         return out
@@ -156,6 +160,17 @@ def _register_listener() -> None:
     _REGISTERED = True
 
 
+def note_program(reused: bool) -> None:
+    """Count one pair's traced program as reused from, or stored into, the program cache."""
+    state = _STATE
+    if state is not None:
+        with _LOCK:
+            if reused:
+                state.programs_reused += 1
+            else:
+                state.programs_traced += 1
+
+
 def state() -> CacheState | None:
     """The cache state of this process (None when neither :func:`enable` nor :func:`disabled` ran)."""
     return _STATE
@@ -182,14 +197,16 @@ def _entries(path: Path):
 
 
 def info(path: Path | None = None) -> dict:
-    """``{"dir", "exists", "entries", "bytes"}`` of the cache folder."""
+    """``{"dir", "exists", "entries", "bytes", "programs"}`` of the cache folder (programs:
+    the traced programs of :mod:`experiments.program_cache`, counted in entries too)."""
     path = Path(path) if path is not None else cache_dir()
     files = _entries(path)
     size = 0
     for f in files:
         with contextlib.suppress(OSError):
             size += f.stat().st_size
-    return {"dir": str(path), "exists": path.is_dir(), "entries": len(files), "bytes": size}
+    programs = sum(1 for f in files if f.parent.name == "programs" and f.suffix == ".jaxexport")
+    return {"dir": str(path), "exists": path.is_dir(), "entries": len(files), "bytes": size, "programs": programs}
 
 
 class NotACache(ValueError):

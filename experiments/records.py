@@ -466,7 +466,7 @@ def read_trace(path) -> dict:
     naming the file, the line and the column.
     """
     path = Path(path)
-    cols: dict[str, list] = {name: [] for name in TRACE_COLUMNS}
+    rows: list = []
     if path.is_file():
         text = _read_text(path, "trace.csv")
         if text and not text.endswith("\n"):
@@ -475,19 +475,20 @@ def read_trace(path) -> dict:
         header = next(reader, None)
         if header is not None and tuple(header) != TRACE_COLUMNS:
             raise ValueError(f"{path}: unexpected columns {header}; expected {list(TRACE_COLUMNS)}")
-        for line, row in enumerate(reader, start=2):
-            if len(row) != len(TRACE_COLUMNS):
-                raise ValueError(f"{path}: line {line} has {len(row)} fields, expected {len(TRACE_COLUMNS)}; "
+        rows = list(reader)
+        width = len(TRACE_COLUMNS)
+        for line, row in enumerate(rows, start=2):
+            if len(row) != width:
+                raise ValueError(f"{path}: line {line} has {len(row)} fields, expected {width}; "
                                  "the file is damaged")
-            for name, value in zip(TRACE_COLUMNS, row):
-                cols[name].append((line, value))
+    columns = list(zip(*rows)) if rows else [()] * len(TRACE_COLUMNS)
     out = {}
-    for name, values in cols.items():
+    for name, values in zip(TRACE_COLUMNS, columns):
         parse = str if name in _TEXT_COLUMNS else int if name in _INT_COLUMNS else _float_field
         try:
-            parsed = [parse(v) for _, v in values]
+            parsed = list(values) if parse is str else [parse(v) for v in values]
         except ValueError:
-            line, bad = next((ln, v) for ln, v in values if not _parses(parse, v))
+            line, bad = next((ln, v) for ln, v in enumerate(values, start=2) if not _parses(parse, v))
             raise ValueError(f"{path}: line {line}, column {name!r}: {bad!r} is not "
                              f"{'an integer' if parse is int else 'a number'}; the file is damaged") from None
         dtype = object if parse is str else np.int64 if parse is int else np.float64

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import compile_cache, stop
+from experiments import compile_cache, program_cache, stop
 from experiments.backend import environment, precision, select_devices
 from experiments.distributed import ClusterError
 from experiments.path_curvature import curvature_along_path
@@ -68,7 +68,8 @@ class CompiledPair(NamedTuple):
     executable: the program that is run and timed; seconds: wall time to trace, lower and
     compile it; record_path: whether it also records the iterates (``trace.x``);
     cache_hits, cache_misses: executables loaded from and written to the persistent
-    compilation cache by this compile (0, 0 when the cache is off).
+    compilation cache by this compile (0, 0 when the cache is off); reused: whether the
+    traced program came from :mod:`experiments.program_cache` (None: not used).
     """
 
     executable: Any
@@ -76,6 +77,7 @@ class CompiledPair(NamedTuple):
     record_path: bool
     cache_hits: int = 0
     cache_misses: int = 0
+    reused: Optional[bool] = None
 
     @property
     def cache(self) -> Optional[str]:
@@ -91,11 +93,27 @@ def _where(x0s, device=None) -> Placement:
     return Placement([device or min(x0s.devices(), key=lambda d: d.id)])
 
 
+def _program_entry(spec: ExperimentSpec, ps: Optional[ProblemSpec], opt: OptimizerSpec, x0s,
+                   record_path: bool) -> Optional[str]:
+    """The :mod:`experiments.program_cache` entry of a pair (None: no cache to use)."""
+    if ps is None or program_cache.program_dir() is None:
+        return None
+    from experiments.problems.registry import source_file
+
+    device = min(x0s.devices(), key=lambda d: d.id)
+    parts = {"problem": ps.name, "params": ps.params, "seed": spec.seed, "dtype": spec.dtype,
+             "method": opt.method, "options": opt.options, "max_iter": opt.max_iter, "record_path": record_path,
+             "shape": x0s.shape, "x_dtype": str(x0s.dtype), "sharding": repr(x0s.sharding),
+             "platform": device.platform, "device_kind": device.device_kind}
+    return program_cache.key(parts, [f for f in (source_file(ps.name),) if f])
+
+
 def compile_pair(spec: ExperimentSpec, problem, opt: OptimizerSpec, x0s, device=None,
-                 placement: Optional[Placement] = None) -> CompiledPair:
+                 placement: Optional[Placement] = None, ps: Optional[ProblemSpec] = None) -> CompiledPair:
     """Lower and compile one pair ahead of time: one program per pair, which records the
     iterates (``trace.x``) itself when a plot needs them (a second program for the path
-    would double the compile time)."""
+    would double the compile time). With the config's problem ``ps`` and the CLI's cache
+    on, the traced program is kept and reused (:mod:`experiments.program_cache`)."""
     record_path = spec.record_path and problem.dim <= spec.plots.path_max_dim
     gtols = jnp.full((x0s.shape[0],), opt.gtol, dtype=x0s.dtype)
     placement = placement or _where(x0s, device)  # x0s is placed already; its per-start gtol goes alike
@@ -103,9 +121,11 @@ def compile_pair(spec: ExperimentSpec, problem, opt: OptimizerSpec, x0s, device=
     with precision(spec.dtype), jax.default_device(placement.devices[0]), \
             compile_cache.counting() as counts:
         t0 = time.perf_counter()
-        executable = _solver(problem, opt, record_path=record_path).lower(x0s, gtols).compile()
+        entry = _program_entry(spec, ps, opt, x0s, record_path)
+        executable, reused = program_cache.compiled(_solver(problem, opt, record_path=record_path),
+                                                    (x0s, gtols), entry)
         seconds = time.perf_counter() - t0
-    return CompiledPair(executable, seconds, record_path, counts[0], counts[1])
+    return CompiledPair(executable, seconds, record_path, counts[0], counts[1], reused)
 
 
 class PairError(RuntimeError):
@@ -141,7 +161,7 @@ def run_pair(spec: ExperimentSpec, ps: ProblemSpec, problem, opt: OptimizerSpec,
     place = placement.put
     if compiled is None:
         phase("compiling")
-        compiled = compile_pair(spec, problem, opt, x0s, placement=placement)
+        compiled = compile_pair(spec, problem, opt, x0s, placement=placement, ps=ps)
     compile_s, record_path = compiled.seconds, compiled.record_path
     phase("running")
     gtols = place(jnp.full((x0s.shape[0],), opt.gtol, dtype=x0s.dtype))
@@ -173,7 +193,7 @@ def run_pair(spec: ExperimentSpec, ps: ProblemSpec, problem, opt: OptimizerSpec,
     pair = {"problem": ps.label, "label": opt.label, "method": opt.method, "starts": batch,
             "compile_seconds": compile_s, "run_seconds": run_s, "max_iter": opt.max_iter,
             "record_path": record_path, "time_axis": "measured" if spec.measure_time else None,
-            "compile_cache": compiled.cache}
+            "compile_cache": compiled.cache, "program_reused": compiled.reused}
     return PairOutcome(pair, runs, trace, spectra)
 
 
@@ -291,8 +311,8 @@ def _computed(spec, mine: list, placement, device, workers: int, progress):
         for first in range(0, len(mine), workers):
             stop.check()
             batch = mine[first:first + workers]
-            futures = [pool.submit(compile_pair, spec, problem, opt, x0s, device, placement)
-                       for _, (_, problem, x0s, opt) in batch]
+            futures = [pool.submit(compile_pair, spec, problem, opt, x0s, device, placement, ps)
+                       for _, (ps, problem, x0s, opt) in batch]
             if progress is not None:
                 progress.show("compiling " + ", ".join(f"{ps.label} x {opt.label}" for _, (ps, _, _, opt) in batch))
             compiled = []

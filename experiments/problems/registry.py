@@ -186,6 +186,15 @@ def _entry(name) -> _Entry:
         raise ValueError(unknown_message(name)) from None
 
 
+def source_file(name: str) -> Optional[str]:
+    """The file of the module that defines problem ``name``'s factory (None if unknown):
+    part of what a cached traced program of the problem is keyed on."""
+    try:
+        return inspect.getsourcefile(inspect.unwrap(_entry(name).factory))
+    except (TypeError, ValueError, OSError):
+        return None
+
+
 def unknown_message(name: str) -> str:
     """``unknown problem 'x'; known problems: ...``: the problems always present, then one
     line per deferred source (its prefix and how to list it, or how to install it). A name

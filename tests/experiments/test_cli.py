@@ -286,7 +286,7 @@ def test_a_pair_that_minimize_refuses_fails_the_run_cleanly(tmp_path, monkeypatc
     config = tmp_path / "tiny.toml"
     config.write_text(TINY)
 
-    def refuse(spec, problem, opt, x0s, device=None, placement=None):
+    def refuse(spec, problem, opt, x0s, device=None, placement=None, ps=None):
         raise ValueError(f"method {opt.method!r}: cannot run this problem")
 
     monkeypatch.setattr(runner, "compile_pair", refuse)

@@ -68,6 +68,10 @@ def test_the_second_run_loads_every_program_from_the_cache(two_runs):
     assert [p["compile_cache"] for p in pairs] == ["hit", "hit"]
     first_pairs = json.loads((root / "first" / "results.json").read_text())["pairs"]
     assert [p["compile_cache"] for p in first_pairs] == ["miss", "miss"]
+    # the traced programs too: stored by the first run, reused (not traced) by the second
+    assert [p["program_reused"] for p in first_pairs] == [False, False]
+    assert [p["program_reused"] for p in pairs] == [True, True]
+    assert (cold["programs_traced"], warm["programs_reused"], warm["programs_traced"]) == (2, 2, 0)
     # the same numbers from a loaded program
     runs = [json.loads((root / name / "results.json").read_text())["runs"] for name in ("first", "second")]
     assert [r["f"] for r in runs[0]] == [r["f"] for r in runs[1]]
@@ -81,6 +85,7 @@ def test_no_cache_neither_reads_nor_writes_it(two_runs):
     assert record["hits"] == record["misses"] == 0
     pairs = json.loads((root / "off" / "results.json").read_text())["pairs"]
     assert [p["compile_cache"] for p in pairs] == [None, None]
+    assert [p["program_reused"] for p in pairs] == [None, None]
 
 
 def test_an_unwritable_cache_folder_warns_once_and_the_run_succeeds(tmp_path):
@@ -113,12 +118,15 @@ def test_cache_info_and_clear(tmp_path, monkeypatch):
     folder = tmp_path / "c"
     monkeypatch.setenv("CURVAX_CACHE_DIR", str(folder))
     assert compile_cache.cache_dir() == folder
-    assert compile_cache.info() == {"dir": str(folder), "exists": False, "entries": 0, "bytes": 0}
+    assert compile_cache.info() == {"dir": str(folder), "exists": False, "entries": 0, "bytes": 0, "programs": 0}
     assert compile_cache.clear() == 0
     assert compile_cache._writable(folder) == ""  # creates it, with its tag
     (folder / "jit_solve-0123").write_bytes(b"x" * 10)
     (folder / "jit_solve-0123-atime").write_bytes(b"y" * 4)
-    assert compile_cache.info()["entries"] == 2 and compile_cache.info()["bytes"] == 14
+    (folder / "programs").mkdir()
+    (folder / "programs" / "0abc.jaxexport").write_bytes(b"z" * 6)
+    assert compile_cache.info()["entries"] == 3 and compile_cache.info()["bytes"] == 20
+    assert compile_cache.info()["programs"] == 1
     assert cli.main(["cache", "info"]) == 0
     assert cli.main(["cache", "clear"]) == 0
     assert compile_cache.info()["entries"] == 0 and (folder / compile_cache.TAG_NAME).is_file()
