@@ -17,6 +17,14 @@ explicitly sharded types). It is used when every leaf is split along one axis ov
 mesh axes into the same number of shards ``d >= 2`` that divides that axis, or is replicated
 with a size ``d`` divides; otherwise (no sharding, or shardings that do not line up) the
 layout is ``ravel_pytree``'s exactly.
+
+Under ``jit`` in JAX's default (auto) sharding mode a traced leaf carries no placement. There
+the layout is *assumed*: ``d`` = the number of devices, every leaf raveled and cut into ``d``
+row blocks (for a leaf split along its first axis into ``d`` or a divisor of ``d`` shards,
+exactly the pieces each device holds), when every leaf's size is a multiple of ``d`` and
+the parameters are large enough to be worth splitting (``ASSUMED_MIN_SIZE`` numbers); not
+under ``vmap`` (a batch of small problems). A leaf placed otherwise costs the communication
+``ravel_pytree`` would; one array is laid out exactly as ``ravel_pytree`` does.
 """
 
 from __future__ import annotations
@@ -28,7 +36,10 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-__all__ = ["Layout", "StaticLayout", "flattener", "layout_of", "placed", "ravel", "standard_order"]
+__all__ = ["ASSUMED_MIN_SIZE", "Layout", "StaticLayout", "flattener", "layout_of", "placed", "ravel",
+           "standard_order"]
+
+ASSUMED_MIN_SIZE = 1 << 16  # parameters below this size keep ravel_pytree's order under jit
 
 
 class Layout(NamedTuple):
@@ -69,12 +80,26 @@ def _split(sharding, ndim):
     return axis, tuple(entry) if isinstance(entry, tuple) else (entry,)
 
 
+def _assumed(leaves) -> Optional[Layout]:
+    """The layout under ``jit`` without placements (auto mode): see the module docstring."""
+    if not all(isinstance(leaf, jax.core.Tracer) for leaf in leaves) or any(
+            type(leaf).__name__ == "BatchTracer" for leaf in leaves):  # vmap's tracer (no public name)
+        return None
+    d = jax.device_count()
+    sizes = [math.prod(jnp.shape(leaf)) for leaf in leaves]
+    if d < 2 or sum(sizes) < ASSUMED_MIN_SIZE or any(size % d for size in sizes):
+        return None
+    return Layout(d, (None,) * len(leaves), (None,) * len(leaves))
+
+
 def layout_of(tree) -> Optional[Layout]:
     """The block layout of ``tree``'s shardings, or None where ``ravel_pytree``'s is kept."""
     leaves = jax.tree_util.tree_leaves(tree)
     if not leaves:
         return None
     shardings = [_sharding(leaf) for leaf in leaves]
+    if all(s is None for s in shardings):
+        return _assumed(leaves)
     splits = [_split(s, jnp.ndim(leaf)) for s, leaf in zip(shardings, leaves)]
     if any(s is None for s in splits):
         return None
@@ -140,7 +165,8 @@ def placed(tree, layout: Optional[Layout]):
         return tree
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     return jax.tree_util.tree_unflatten(
-        treedef, [jax.lax.with_sharding_constraint(leaf, s) for leaf, s in zip(leaves, layout.shardings)])
+        treedef, [leaf if s is None else jax.lax.with_sharding_constraint(leaf, s)
+                  for leaf, s in zip(leaves, layout.shardings)])
 
 
 def standard_order(rows, unravel):

@@ -16,7 +16,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SCRIPT = textwrap.dedent('''
-    import contextlib, io, json, re, sys, tempfile
+    import contextlib, io, json, math, re, sys, tempfile
     import jax, jax.numpy as jnp, numpy as np
     jax.config.update("jax_enable_x64", True)
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -136,6 +136,24 @@ SCRIPT = textwrap.dedent('''
             "full_gathers": gathers(hlo), "nit": [int(res.nit), int(ref.nit)],
             "x_diff": max(float(jnp.max(jnp.abs(res.x[k] - ref.x[k]))) for k in tree),
             "kept": all(same(res.x[k], trees[k]) and same(res.grad[k], trees[k]) for k in tree)}
+    # under the caller's own jit (auto mode: no placement in the types) the block layout is
+    # assumed (one block per device, each leaf raveled): leaves split along their first
+    # axis stay split; ravel_pytree's order here would gather every leaf
+    big = {"w": jnp.linspace(-1, 1, 256 * 192).reshape(256, 192), "u": jnp.linspace(0, 1, 64 * 256).reshape(64, 256),
+           "b": jnp.linspace(-1, 0, 256)}
+    bigs = {k: jax.device_put(v, NamedSharding(mesh, P("x") if v.ndim == 1 else P("x", None))) for k, v in big.items()}
+    def sizeable_gathers(hlo, least):  # all-gathers whose result holds `least` numbers or more
+        shapes = [re.search(r"\\[([\\d,]*)\\]", ln.split("all-gather(")[0])
+                  for ln in hlo.splitlines() if "all-gather(" in ln]
+        return len([m for m in shapes if m and math.prod(int(d) for d in m.group(1).split(",") if d) >= least])
+    jitted = jax.jit(lambda t: optimizers.minimize(leafy, t, "lbfgs", max_iter=30))
+    res, ref = jitted(bigs), optimizers.minimize(leafy, big, "lbfgs", max_iter=30)
+    out["jit_tree"] = {"gathers": sizeable_gathers(jitted.lower(bigs).compile().as_text(), 256),
+                       "plain_gathers": sizeable_gathers(
+                           jax.jit(lambda t: ravel_pytree(t)[0]).lower(bigs).compile().as_text(), 256),
+                       "nit": [int(res.nit), int(ref.nit)],
+                       "x_diff": max(float(jnp.max(jnp.abs(res.x[k] - ref.x[k]))) for k in big),
+                       "split": all(not res.x[k].sharding.is_fully_replicated for k in big)}
     state = opt.init(trees)
     value, grad = jax.value_and_grad(leafy)(trees)
     updates, state = jax.jit(lambda g, s, p, v: opt.update(g, s, p, value=v, grad=g, value_fn=leafy))(
@@ -202,6 +220,10 @@ def test_a_pytree_of_split_leaves_is_raveled_without_a_gather(four_devices):
         # the flat order is a permutation of ravel_pytree's: sums change order, nothing else
         assert tree["nit"][0] == tree["nit"][1] and tree["x_diff"] <= 1e-10 and tree["kept"], tree
     assert got["tree_update_kept"] and got["tree_state_split"]
+    # the same under the caller's jit, where the layout is assumed rather than read
+    tree = got["jit_tree"]
+    assert tree["plain_gathers"] >= 2 and tree["gathers"] == 0, tree
+    assert tree["nit"][0] == tree["nit"][1] and tree["x_diff"] <= 1e-10 and tree["split"], tree
 
 
 def test_more_devices_than_exist_is_one_clear_message(four_devices):
