@@ -310,13 +310,39 @@ def _resume(args) -> int:
 
 def _execute(spec, run_dir: Path, args, resume, cluster=None) -> int:
     from experiments import stop
+
+    stop.check()
+    _start_cache(spec, args)
+    workers = None if args.no_plots else _plot_workers(spec)
+    try:
+        return _run_and_draw(spec, run_dir, args, resume, cluster, workers)
+    finally:
+        if workers is not None:
+            workers.close()
+
+
+def _plot_workers(spec):
+    """A helper process for the figures, started now so its imports overlap the run (None:
+    not worth it here, or it could not start: the figures are then drawn in this process)."""
+    from experiments import compile_cache, plot_workers
+
+    if not plot_workers.wanted(spec):
+        return None
+    cache = compile_cache.state()
+    try:
+        return plot_workers.PlotWorkers(cache.dir if cache is not None and cache.enabled else None)
+    except OSError as err:  # no processes left, say: draw here
+        _err(f"warning: no helper process for the figures ({_os_error(err)}); drawing them here")
+        return None
+
+
+def _run_and_draw(spec, run_dir: Path, args, resume, cluster, workers) -> int:
+    from experiments import stop
     from experiments.distributed import ClusterError
     from experiments.records import RecordError, load_run
     from experiments.report import ProgressBar, summary_table
     from experiments.runner import PairError, run_experiment
 
-    stop.check()
-    _start_cache(spec, args)
     if cluster is not None:
         from experiments.distributed_cli import publish_config
 
@@ -365,7 +391,7 @@ def _execute(spec, run_dir: Path, args, resume, cluster=None) -> int:
         from experiments.plots import plot_run
 
         try:
-            files = plot_run(data, formats=("png", "svg") if args.svg else None)
+            files = plot_run(data, formats=("png", "svg") if args.svg else None, workers=workers)
         except OSError as err:
             _err(f"cannot write the figures: {_os_error(err)}; the records are complete "
                  f"(draw them later with: curvax plot {run_dir})")

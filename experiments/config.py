@@ -400,7 +400,7 @@ class _Validator:
 
     def plots(self, table) -> PlotSpec:
         keys = ("x_axis", "y_axis", "trajectories", "curvature", "path_max_dim", "profile", "profile_tol",
-                "band", "formats", "x_scale", "animate", "spectrum")
+                "band", "formats", "x_scale", "animate", "spectrum", "processes")
         self.keys(table, "plots", keys)
         d = PlotSpec()
         path_max_dim = self.positive(self.get(table, "path_max_dim", "plots.path_max_dim", "int", d.path_max_dim),
@@ -425,7 +425,13 @@ class _Validator:
                                 X_SCALES),
             animate=self.get(table, "animate", "plots.animate", "bool", d.animate),
             spectrum=self.get(table, "spectrum", "plots.spectrum", "bool", d.spectrum),
+            processes=self.plot_processes(table.get("processes", d.processes)),
         )
+
+    def plot_processes(self, value):
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value in (1, 2)):
+            return value
+        self.fail("plots.processes", f"expected \"auto\", 1 or 2 (processes drawing the figures), got {value!r}")
 
     def check_method_options(self, spec: ExperimentSpec):
         """Let each method check its option values (types, ranges and the checks across

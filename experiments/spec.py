@@ -99,6 +99,7 @@ class PlotSpec:
     x_scale: str = "auto"  # iteration, evaluation and time axes: auto | linear | log
     animate: bool = False  # animation_<problem>.gif (and .mp4) of the 2-D problems
     spectrum: bool = False  # Hessian spectral density at the start and the end (dim >= 3)
+    processes: object = "auto"  # processes drawing the figures: "auto" (2 when worth it), 1 or 2
 
     @property
     def needs_path(self) -> bool:

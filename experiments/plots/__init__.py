@@ -36,6 +36,8 @@ __all__ = [
     "plot_trajectories",
     "result_runs",
     "run_figures",
+    "figure_jobs",
+    "draw_job",
     "solve_costs",
 ]
 
@@ -70,37 +72,69 @@ def run_figures(run_dir):
     from experiments.records import RunData, load_run
 
     data = run_dir if isinstance(run_dir, RunData) else load_run(run_dir)
-    yield from _figures(data, _plot_spec(data))
+    spec = _plot_spec(data)
+    for job in figure_jobs(data, spec):
+        if job[0] != "animation":
+            yield from _job_figures(data, spec, job)
 
 
-def _figures(data, spec):
-    from experiments.backend import precision
-
-    yield from convergence_figures(data, spec)
+def figure_jobs(data, spec) -> list[tuple]:
+    """The run's figures as independent jobs, in drawing order: ``("convergence", axis)``,
+    ``("trajectories", problem)``, ``("profile",)``, ``("curvature",)``, ``("spectrum",)``,
+    ``("animation", problem)``. Each is drawn by :func:`draw_job` from the run's records
+    alone, so separate processes can share them out (:mod:`experiments.plot_workers`)."""
+    problems = [p["label"] for p in data.results["problems"]]
+    jobs = [("convergence", x) for x in spec.x_axis]
     if spec.trajectories:
-        with precision(data.results.get("dtype", "float64")):
-            yield from trajectory_figures(data, _problem_loader(data))
+        jobs += [("trajectories", label) for label in problems]
     n_problems = len({r["problem"] for r in data.results["runs"]})
     auto = n_problems >= 2 and len(data.results["optimizers"]) >= 2
     if spec.profile or (spec.profile is None and auto):
-        fig = profile_figure(data, spec)
-        if fig is not None:
-            yield "profile", fig
+        jobs.append(("profile",))
     if spec.curvature:
-        fig = curvature_figure(data, x_scale=spec.x_scale)
-        if fig is not None:
-            yield "curvature", fig
+        jobs.append(("curvature",))
     if spec.spectrum:
-        fig = spectrum_figure(data)
-        if fig is not None:
-            yield "spectrum", fig
+        jobs.append(("spectrum",))
+    if spec.animate:
+        jobs += [("animation", label) for label in problems]
+    return jobs
 
 
-def plot_run(run_dir, *, formats: Optional[tuple] = None, out_dir=None) -> list[Path]:
+def _job_figures(data, spec, job) -> list:
+    from experiments.backend import precision
+
+    kind = job[0]
+    if kind == "convergence":
+        return convergence_figures(data, spec, x_axes=job[1:])
+    if kind == "trajectories":
+        with precision(data.results.get("dtype", "float64")):
+            return trajectory_figures(data, _problem_loader(data), only=job[1])
+    fig = {"profile": lambda: profile_figure(data, spec),
+           "curvature": lambda: curvature_figure(data, x_scale=spec.x_scale),
+           "spectrum": lambda: spectrum_figure(data)}[kind]()
+    return [] if fig is None else [(kind, fig)]
+
+
+def draw_job(data, spec, job, out: Path, formats) -> list[Path]:
+    """Draw and save one job of :func:`figure_jobs`; returns the files written."""
+    if job[0] == "animation":
+        from experiments.backend import precision
+
+        with precision(data.results.get("dtype", "float64")):
+            return plot_animations(data, _problem_loader(data), out, only=job[1])
+    files = []
+    for stem, fig in _job_figures(data, spec, job):
+        files += save(fig, out, stem, formats)
+    return files
+
+
+def plot_run(run_dir, *, formats: Optional[tuple] = None, out_dir=None, workers=None) -> list[Path]:
     """Draw every plot the run's config asks for; returns the files written.
 
     ``formats`` overrides the config's ``plots.formats`` (e.g. ``("png", "svg")``);
-    ``out_dir`` defaults to ``run_dir/plots``.
+    ``out_dir`` defaults to ``run_dir/plots``; ``workers``: a started
+    :class:`experiments.plot_workers.PlotWorkers` that draws a share of the figures in
+    another process (None: all here, one after the other).
     """
     from experiments.records import RunData, load_run
 
@@ -108,12 +142,7 @@ def plot_run(run_dir, *, formats: Optional[tuple] = None, out_dir=None) -> list[
     spec = _plot_spec(data)
     formats = tuple(formats or spec.formats)
     out = Path(out_dir) if out_dir is not None else data.run_dir / "plots"
-    files = []
-    for stem, fig in _figures(data, spec):
-        files += save(fig, out, stem, formats)
-    if spec.animate:
-        from experiments.backend import precision
-
-        with precision(data.results.get("dtype", "float64")):
-            files += plot_animations(data, _problem_loader(data), out)
-    return files
+    jobs = figure_jobs(data, spec)
+    if workers is not None:
+        return workers.draw(data, spec, jobs, out, formats)
+    return [path for job in jobs for path in draw_job(data, spec, job, out, formats)]

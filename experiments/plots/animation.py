@@ -199,14 +199,15 @@ def _write_mp4(ffmpeg: str, frames, out_dir: Path, stem: str, fps: int) -> list[
 
 
 def plot_animations(data, problem_of, out_dir: Path, *, max_frames: int = MAX_FRAMES,
-                    mp4: Optional[bool] = None) -> list[Path]:
+                    mp4: Optional[bool] = None, only=None) -> list[Path]:
     """``animation_<problem>.gif`` (and ``.mp4``) for every 2-D problem whose path was
-    recorded; ``problem_of(meta)`` builds a ``results["problems"]`` entry's problem."""
+    recorded (``only``: the label of the one problem to draw); ``problem_of(meta)`` builds a
+    ``results["problems"]`` entry's problem."""
     color = colors(data.results["optimizers"])
     stems = unique_slugs(meta["label"] for meta in data.results["problems"])
     files = []
     for meta in data.results["problems"]:
-        found = recorded_paths(data, meta)
+        found = recorded_paths(data, meta) if only in (None, meta["label"]) else None
         if found is None:
             continue
         paths, box = found

@@ -109,8 +109,8 @@ def plot_convergence(data, spec_plots, out_dir: Path, formats) -> list[Path]:
     return paths
 
 
-def convergence_figures(data, spec_plots) -> list[tuple[str, Figure]]:
-    """``(file stem, figure)`` per x axis of ``spec_plots.x_axis``, not yet saved."""
+def convergence_figures(data, spec_plots, x_axes=None) -> list[tuple[str, Figure]]:
+    """``(file stem, figure)`` per x axis of ``spec_plots.x_axis`` (or of ``x_axes``), not yet saved."""
     problems = [p for p in data.results["problems"]
                 if any(r["problem"] == p["label"] for r in data.results["runs"])]
     labels = [o["label"] for o in data.results["optimizers"]]
@@ -119,7 +119,7 @@ def convergence_figures(data, spec_plots) -> list[tuple[str, Figure]]:
     if not problems:
         return figures
     ys = list(spec_plots.y_axis)
-    for x in spec_plots.x_axis:
+    for x in spec_plots.x_axis if x_axes is None else x_axes:
         if x == "time" and not np.isfinite(data.trace["time"]).any():
             continue  # time axis not measured in this run
         rows, cols = grid(len(problems))

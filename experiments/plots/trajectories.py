@@ -193,15 +193,16 @@ def plot_trajectories(data, problem_of, out_dir: Path, formats) -> list[Path]:
     return files
 
 
-def trajectory_figures(data, problem_of) -> list[tuple[str, Figure]]:
+def trajectory_figures(data, problem_of, only=None) -> list[tuple[str, Figure]]:
     """``(file stem, figure)`` of :func:`plot_trajectories`, not yet saved; ``problem_of(meta)``
-    builds the problem of a ``results["problems"]`` entry (for its contour map)."""
+    builds the problem of a ``results["problems"]`` entry (for its contour map); ``only``: the
+    label of the one problem to draw."""
     labels = [o["label"] for o in data.results["optimizers"]]
     color = colors(data.results["optimizers"])
     figures = []
     stems = unique_slugs(meta["label"] for meta in data.results["problems"])
     for meta in data.results["problems"]:
-        found = recorded_paths(data, meta)
+        found = recorded_paths(data, meta) if only in (None, meta["label"]) else None
         if found is None:
             continue
         paths, box = found

@@ -1,0 +1,95 @@
+"""Figures drawn in two processes: the same files, byte for byte, as one process draws;
+a helper that is gone changes nothing but the time; when the CLI starts one."""
+
+import time
+
+import pytest
+
+import experiments.plots
+from experiments import plot_workers
+from experiments.config import loads
+from experiments.plots import figure_jobs, plot_run
+from experiments.spec import ConfigError
+
+from .test_plots import synthetic_run
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return synthetic_run(tmp_path_factory.mktemp("synthetic"))
+
+
+def test_two_processes_draw_the_files_one_draws(data, tmp_path, monkeypatch):
+    alone = plot_run(data, out_dir=tmp_path / "alone")
+    draw_here = experiments.plots.draw_job
+
+    def slow_here(*args):  # this process only (the helper imports its own copy): it must share
+        time.sleep(0.3)
+        return draw_here(*args)
+
+    monkeypatch.setattr(experiments.plots, "draw_job", slow_here)
+    with plot_workers.PlotWorkers() as workers:
+        assert workers.wait_ready(120), "the helper did not start"
+        shared = plot_run(data, out_dir=tmp_path / "shared", workers=workers)
+        assert workers.helper_jobs >= 1
+        assert workers.helper_jobs < len(figure_jobs(data, experiments.plots._plot_spec(data)))
+    assert [p.name for p in shared] == [p.name for p in alone]  # in job order, whoever drew them
+    for a, b in zip(alone, shared):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    assert not list((tmp_path / "shared").glob(".*"))
+
+
+def test_without_the_helper_everything_is_drawn_here(data, tmp_path):
+    alone = plot_run(data, out_dir=tmp_path / "alone")
+    workers = plot_workers.PlotWorkers()
+    try:
+        workers._proc.terminate()
+        workers._proc.join(30)
+        assert not workers.alive
+        files = plot_run(data, out_dir=tmp_path / "after", workers=workers)
+        assert workers.helper_jobs == 0
+    finally:
+        workers.close()
+    assert [p.name for p in files] == [p.name for p in alone]
+
+
+def test_an_error_reads_as_without_the_helper(data, tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with plot_workers.PlotWorkers() as workers, pytest.raises(NotADirectoryError, match="not a folder"):
+        plot_run(data, out_dir=not_a_folder, workers=workers)
+
+
+CONFIG = """
+name = "w"
+[[problems]]
+name = "booth"
+[[problems]]
+name = "himmelblau"
+[[optimizers]]
+method = "gd"
+[[optimizers]]
+method = "lbfgs"
+"""
+
+
+def test_when_the_cli_starts_a_helper(monkeypatch):
+    spec = loads(CONFIG, source="w.toml", check_options=False)
+    monkeypatch.setattr(plot_workers, "usable_cpus", lambda: 2)
+    assert plot_workers.wanted(spec)  # 3 convergence axes, 2 trajectories, a profile, curvature
+    monkeypatch.setattr(plot_workers, "usable_cpus", lambda: 1)
+    assert not plot_workers.wanted(spec)
+    two = loads(CONFIG + "[plots]\nprocesses = 2\n", source="w.toml", check_options=False)
+    assert plot_workers.wanted(two)
+    monkeypatch.setattr(plot_workers, "usable_cpus", lambda: 2)
+    one = loads(CONFIG + "[plots]\nprocesses = 1\n", source="w.toml", check_options=False)
+    assert not plot_workers.wanted(one)
+    few = loads(CONFIG + "[plots]\nx_axis = ['iteration']\ntrajectories = false\n", source="w.toml",
+                check_options=False)
+    assert not plot_workers.wanted(few)  # 3 figures: not worth a process
+
+
+@pytest.mark.parametrize("value", ["3", "0", "true", '"two"'])
+def test_processes_must_be_auto_1_or_2(value):
+    with pytest.raises(ConfigError, match=r"plots\.processes.*\"auto\", 1 or 2"):
+        loads(CONFIG + f"[plots]\nprocesses = {value}\n", source="w.toml", check_options=False)
