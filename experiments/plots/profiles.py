@@ -16,6 +16,7 @@ from typing import Optional
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from experiments.plots.layout import colors, legend_below, new_figure, save, spread, title
 
@@ -116,6 +117,7 @@ def profile_figure(data, spec_plots) -> Optional[Figure]:
             ax.annotate(f"{solved[j]:.0%}", (taus[-1], heights[j]), xytext=(3, 0), textcoords="offset points",
                         fontsize=7, color=color[lab], va="center")
         ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos=None: f"{v:g}"))  # 1, 2, 4: no mathtext
         ax.set_ylim(-0.02, 1.04)
         ax.set_xlim(1.0, taus[-1] * 1.3)
         ax.set_xlabel(f"\u03c4 (within \u03c4 \u00d7 the best {_COST_LABEL[measure]})", fontsize=9)
