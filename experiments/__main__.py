@@ -1,8 +1,6 @@
 """``python -m experiments``: the same command line as ``curvax``."""
 
-import sys
-
-from experiments.cli import main
+from experiments.cli import console_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -15,6 +15,7 @@ with ``curvax resume RUN_DIR``. Every error is one line on stderr, never a trace
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import functools
 import os
@@ -27,6 +28,9 @@ from experiments.run_lock import RunLocked
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# How long the first timed call waits for the figure helper to finish its imports (about
+# 1.5 s of CPU); past that the run goes on and the figures are drawn here.
+_HELPER_START_S = 20.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -124,8 +128,26 @@ def _err(message: str) -> None:
     print(f"curvax: error: {message}", file=sys.stderr)
 
 
+def console_main() -> None:
+    """The ``curvax`` console script (and ``python -m experiments``): :func:`main`, then a
+    quick exit. The atexit handlers run (JAX's, logging's) and the standard streams are
+    flushed, but the interpreter's teardown of every module and of XLA's runtime is skipped:
+    0.2-0.4 s of a 5 s run that drew figures, spent freeing memory the OS frees anyway."""
+    status = main()
+    run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_functions is None:  # not CPython: the ordinary way out
+        sys.exit(status)
+    run_exit_functions()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe, e.g. `curvax list | head`
+            pass
+    os._exit(status)
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``curvax`` console script; returns the exit status."""
+    """Entry point of the command line; returns the exit status."""
     from experiments import stop
     from experiments.xla_flags import set_cli_flags
 
@@ -234,13 +256,26 @@ def _run(args) -> int:
 
 
 def _run_main(args, cluster) -> int:
+    from experiments import plot_workers
+
+    workers = None if args.no_plots else _plot_workers()  # before the imports and the config check
+    try:
+        spec = _validated(args.config, args.device, args.devices)
+        if workers is not None and (spec is None or not plot_workers.wanted(spec)):
+            workers.close()
+            workers = None
+        if spec is None:
+            return EXIT_USAGE
+        return _make_and_run(spec, args, cluster, workers)
+    finally:
+        if workers is not None:
+            workers.close()
+
+
+def _make_and_run(spec, args, cluster, workers) -> int:
     from experiments import stop
     from experiments.records import new_run_dir
     from experiments.run_lock import LOCK_NAME, RunLock
-
-    spec = _validated(args.config, args.device, args.devices)
-    if spec is None:
-        return EXIT_USAGE
     stop.check()  # a signal during the imports and the config check: nothing is written
     run_dir = made = None
     try:
@@ -269,7 +304,7 @@ def _run_main(args, cluster) -> int:
                 return EXIT_USAGE
             print(f"curvax: {spec.name}: {len(spec.problems)} problem instance(s) x {len(spec.optimizers)} "
                   f"optimizer(s) -> {run_dir}", file=sys.stderr)
-            return _execute(spec, run_dir, args, resume=None, cluster=cluster)
+            return _execute(spec, run_dir, args, resume=None, cluster=cluster, workers=workers)
     finally:
         if made is not None and made.is_dir() and not any(made.iterdir()):
             made.rmdir()  # stopped before anything was written: leave no empty run folder
@@ -308,29 +343,33 @@ def _resume(args) -> int:
         return _execute(spec, args.run_dir, args, resume=data, cluster=cluster)
 
 
-def _execute(spec, run_dir: Path, args, resume, cluster=None) -> int:
+def _execute(spec, run_dir: Path, args, resume, cluster=None, workers=None) -> int:
+    """Run and draw; ``workers``: a figure helper started earlier (else one is started now
+    if :func:`experiments.plot_workers.wanted`); it is stopped on the way out."""
     from experiments import stop
 
-    stop.check()
-    _start_cache(spec, args)
-    workers = None if args.no_plots else _plot_workers(spec)
     try:
+        stop.check()
+        _start_cache(spec, args)
+        if workers is None and not args.no_plots:
+            workers = _plot_workers(spec)
         return _run_and_draw(spec, run_dir, args, resume, cluster, workers)
     finally:
         if workers is not None:
             workers.close()
 
 
-def _plot_workers(spec):
-    """A helper process for the figures, started now so its imports overlap the run (None:
-    not worth it here, or it could not start: the figures are then drawn in this process)."""
-    from experiments import compile_cache, plot_workers
+def _plot_workers(spec=None):
+    """A helper process for the figures (:mod:`experiments.plot_workers`), started as early
+    as possible so that its imports overlap the run's. ``spec`` None: before the config is
+    read, on the chance that it is worth it (two CPUs); the caller checks ``wanted`` after.
+    None: not worth it, or it could not start (the figures are then drawn here)."""
+    from experiments import plot_workers
 
-    if not plot_workers.wanted(spec):
+    if (spec is None and plot_workers.usable_cpus() < 2) or (spec is not None and not plot_workers.wanted(spec)):
         return None
-    cache = compile_cache.state()
     try:
-        return plot_workers.PlotWorkers(cache.dir if cache is not None and cache.enabled else None)
+        return plot_workers.PlotWorkers()
     except OSError as err:  # no processes left, say: draw here
         _err(f"warning: no helper process for the figures ({_os_error(err)}); drawing them here")
         return None
@@ -353,7 +392,8 @@ def _run_and_draw(spec, run_dir: Path, args, resume, cluster, workers) -> int:
     progress = ProgressBar(len(spec.problems) * len(spec.optimizers))
     status = EXIT_OK
     try:
-        run_experiment(spec, run_dir, progress=progress, resume=resume, cluster=cluster)
+        run_experiment(spec, run_dir, progress=progress, resume=resume, cluster=cluster,
+                       before_timing=None if workers is None else lambda: workers.wait_ready(_HELPER_START_S))
     except KeyboardInterrupt as err:
         progress.close()
         stopped = stop.as_stop(err)
@@ -378,6 +418,8 @@ def _run_and_draw(spec, run_dir: Path, args, resume, cluster, workers) -> int:
         progress.close()
         if cluster is not None:  # the workers leave now; plotting needs no other process
             cluster.finish("complete" if status == EXIT_OK else "failed")
+    if workers is not None and status != EXIT_FAILED:  # the helper loads the records meanwhile
+        workers.begin(run_dir, formats=("png", "svg") if args.svg else None)
     try:
         data = load_run(run_dir, trace_required=False)
     except (FileNotFoundError, ValueError, RecordError):  # stopped before results.json was written

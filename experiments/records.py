@@ -199,7 +199,7 @@ def _json_clean(obj):
 
 
 def trace_chunk(columns: dict) -> str:
-    """CSV text (no header) for equal-length columns; NaN and None become empty fields."""
+    """CSV text (no header) for equal-length columns; NaN, inf and None become empty fields."""
     n = len(columns["run"])
     out = []
     for name in TRACE_COLUMNS:
@@ -207,12 +207,16 @@ def trace_chunk(columns: dict) -> str:
         if col is None:
             out.append([""] * n)
         elif name in _TEXT_COLUMNS:
-            out.append([_csv_text(v) for v in col])
+            quoted: dict = {}  # a pair's rows repeat one problem, label and method
+            out.append([quoted[v] if v in quoted else quoted.setdefault(v, _csv_text(v)) for v in col])
         elif name in _INT_COLUMNS:
-            out.append([str(int(v)) for v in col])
+            out.append(list(map(str, np.asarray(col, dtype=np.int64).tolist())))
         else:
             arr = np.asarray(col, dtype=np.float64)
-            out.append(["" if not math.isfinite(v) else repr(v) for v in arr.tolist()])
+            text = list(map(repr, arr.tolist()))  # the shortest string that reads back exactly
+            for i in np.flatnonzero(~np.isfinite(arr)).tolist():
+                text[i] = ""
+            out.append(text)
     return "".join(",".join(row) + "\n" for row in zip(*out))
 
 

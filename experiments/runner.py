@@ -302,10 +302,11 @@ class _InOrder:
             self._write(self.pending.pop(index), self._owner(index))
 
 
-def _computed(spec, mine: list, placement, device, workers: int, progress):
+def _computed(spec, mine: list, placement, device, workers: int, progress, before_timing=None):
     """``(index, outcome)`` of each ``(index, job)`` in ``mine``: ``workers`` pairs compile at a
     time in threads; the batch's pairs then run and are timed with no compilation in flight,
-    so compiles never share the CPU with a timed call. Run ids count from 0."""
+    so compiles never share the CPU with a timed call (``before_timing()`` runs once before
+    the first one). Run ids count from 0."""
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="curvax-compile")
     try:
         for first in range(0, len(mine), workers):
@@ -329,6 +330,9 @@ def _computed(spec, mine: list, placement, device, workers: int, progress):
                         progress.show(f"{name}: {text}")
 
                 stop.check()
+                if before_timing is not None:
+                    before_timing()
+                    before_timing = None
                 yield index, run_pair(spec, ps, problem, opt, x0s, 0, executable, phase, placement, ps.starts)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -337,7 +341,7 @@ def _computed(spec, mine: list, placement, device, workers: int, progress):
 
 
 def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Optional[RunData] = None,
-                   compile_workers: Optional[int] = None, cluster=None) -> dict:
+                   compile_workers: Optional[int] = None, cluster=None, before_timing=None) -> dict:
     """Run every pair of ``spec`` into ``run_dir``; returns the final ``results.json`` content.
 
     Pairs compile ``compile_workers`` at a time in threads (default: 2 on a machine with two
@@ -349,6 +353,8 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
     KeyboardInterrupt propagates. ``cluster``: an :class:`experiments.distributed.Cluster`
     (``--distributed``): the pairs are dealt out over its processes; process 0 records them
     all in ``run_dir``, a worker (``run_dir`` None) sends its pairs and returns ``{}``.
+    ``before_timing()``: called once before the first timed call (the CLI waits there for
+    its figure helper to finish importing, so that no timed call shares the CPU with it).
     """
     workers = compile_workers or default_compile_workers()
     main = cluster is None or cluster.is_main
@@ -392,7 +398,7 @@ def run_experiment(spec: ExperimentSpec, run_dir, *, progress=None, resume: Opti
             mine = [(i, job) for i, job in enumerate(todo) if cluster is None or cluster.owner(i) == cluster.process_id]
             order = _InOrder(writer, todo, cluster, progress) if main else None
             try:
-                for index, outcome in _computed(spec, mine, placement, device, workers, progress):
+                for index, outcome in _computed(spec, mine, placement, device, workers, progress, before_timing):
                     if main:
                         order.add(index, outcome)
                     else:

@@ -1,6 +1,7 @@
 """Figures drawn in two processes: the same files, byte for byte, as one process draws;
 a helper that is gone changes nothing but the time; when the CLI starts one."""
 
+import threading
 import time
 
 import pytest
@@ -43,14 +44,28 @@ def test_without_the_helper_everything_is_drawn_here(data, tmp_path):
     alone = plot_run(data, out_dir=tmp_path / "alone")
     workers = plot_workers.PlotWorkers()
     try:
-        workers._proc.terminate()
-        workers._proc.join(30)
+        assert workers.wait_ready(120), "the helper did not start"
+        workers._proc.kill()
+        workers._proc.wait(30)
         assert not workers.alive
         files = plot_run(data, out_dir=tmp_path / "after", workers=workers)
         assert workers.helper_jobs == 0
     finally:
         workers.close()
     assert [p.name for p in files] == [p.name for p in alone]
+
+
+def test_a_helper_killed_while_drawing_loses_no_figure(data, tmp_path, monkeypatch):
+    alone = plot_run(data, out_dir=tmp_path / "alone")
+    draw_here = experiments.plots.draw_job
+    monkeypatch.setattr(experiments.plots, "draw_job", lambda *a: (time.sleep(0.5), draw_here(*a))[1])
+    with plot_workers.PlotWorkers() as workers:
+        assert workers.wait_ready(120), "the helper did not start"
+        threading.Timer(0.8, workers._proc.kill).start()  # while both draw
+        files = plot_run(data, out_dir=tmp_path / "killed", workers=workers)
+        assert not workers.alive
+    assert [p.name for p in files] == [p.name for p in alone]
+    assert all(p.is_file() for p in files)
 
 
 def test_an_error_reads_as_without_the_helper(data, tmp_path):
