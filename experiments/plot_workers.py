@@ -76,7 +76,7 @@ class PlotWorkers:
         self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
                                       text=True, bufsize=1)
         self._ready = threading.Event()
-        self._stopped = False  # told to stop: it exits by itself, nobody waits for that
+        self._stopped = False  # told to stop
         self._server = None  # the thread that hands the helper its jobs, once begun
         self._lock = threading.Lock()
         self._listed = threading.Event()  # this process has listed the jobs
@@ -188,13 +188,19 @@ class PlotWorkers:
 
     def close(self) -> None:
         """Stop the helper (it may not have drawn anything): killed while it still imports,
-        else told to stop (it exits by itself, also on the end of its input; nobody waits)."""
+        else told to stop, which it does at once."""
         self._listed.set()  # a server still waiting for the job list: it stops the helper
         if self.alive and not self._ready.is_set():
             self._proc.kill()
             self._proc.wait()
         elif self.alive and not self._stopped:
             self._stopped = self._send("stop")
+        if self._stopped:  # it leaves at once (no interpreter teardown); reaped, its CPU time counts
+            try:
+                self._proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
         for stream in (self._proc.stdin, self._proc.stdout):
             try:
                 stream.close()
@@ -232,7 +238,15 @@ class _Watchdog:
 
 
 def _helper() -> None:
-    """The helper's side of the protocol (module docstring)."""
+    """The helper's side of the protocol (module docstring); it leaves with ``os._exit``
+    (told to stop, or its input ended): what it wrote is closed, and tearing down matplotlib
+    and JAX would only keep the run waiting."""
+    _serve_orders()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _serve_orders() -> None:
     if hasattr(os, "nice"):
         os.nice(10)  # where the run and the helper compete for a core, the run goes first
     proto = os.fdopen(os.dup(1), "w", buffering=1)
