@@ -73,8 +73,12 @@ class PlotWorkers:
         env = dict(os.environ, JAX_PLATFORMS="cpu",
                    PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
         argv = [sys.executable, "-m", "experiments.plot_workers"]
+        # its own session (process group on Windows): a Ctrl-C at the terminal reaches the run,
+        # which stops the helper; the helper never prints a KeyboardInterrupt of its own
+        detach = ({"start_new_session": True} if os.name == "posix"
+                  else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
         self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                                      text=True, bufsize=1)
+                                      text=True, bufsize=1, **detach)
         self._ready = threading.Event()
         self._stopped = False  # told to stop
         self._server = None  # the thread that hands the helper its jobs, once begun
@@ -285,4 +289,7 @@ def _serve_orders() -> None:
 
 
 if __name__ == "__main__":
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run's process decides when it stops
     _helper()

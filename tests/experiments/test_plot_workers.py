@@ -1,8 +1,14 @@
 """Figures drawn in two processes: the same files, byte for byte, as one process draws;
 a helper that is gone changes nothing but the time; when the CLI starts one."""
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +19,8 @@ from experiments.plots import figure_jobs, plot_run
 from experiments.spec import ConfigError
 
 from .test_plots import synthetic_run
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +116,44 @@ def test_when_the_cli_starts_a_helper(monkeypatch):
 def test_processes_must_be_auto_1_or_2(value):
     with pytest.raises(ConfigError, match=r"plots\.processes.*\"auto\", 1 or 2"):
         loads(CONFIG + f"[plots]\nprocesses = {value}\n", source="w.toml", check_options=False)
+
+
+def _tagged(tag: str) -> list:
+    """Live processes whose environment holds ``CURVAX_TEST_TAG=tag`` (Linux's /proc)."""
+    found = []
+    for env in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"CURVAX_TEST_TAG={tag}".encode() in env.read_bytes().split(b"\0"):
+                found.append(int(env.parent.name))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists() or not hasattr(os, "killpg"), reason="needs Linux's /proc")
+def test_ctrl_c_at_the_terminal_stops_both_processes_quietly(tmp_path):
+    """SIGINT to the terminal's process group during a run that draws with a helper: the run
+    stops as it does alone (exit 130, no traceback from either process) and no helper is
+    left behind."""
+    config = tmp_path / "w.toml"
+    config.write_text(CONFIG + "[plots]\nprocesses = 2\n")
+    tag = uuid.uuid4().hex
+    code = ("import sys; from experiments import cli; sys.stderr.write('ready\\n'); sys.stderr.flush(); "
+            "sys.exit(cli.main(sys.argv[1:]))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CURVAX_TEST_TAG=tag)
+    proc = subprocess.Popen([sys.executable, "-c", code, "run", str(config), "--out", str(tmp_path / "run")],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
+                            start_new_session=True)
+    try:
+        assert proc.stderr.readline().strip() == "ready"
+        time.sleep(0.5)  # the helper has started and is importing; the run imports JAX
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted (" in err
+    deadline = time.monotonic() + 10
+    while _tagged(tag) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _tagged(tag) == []
