@@ -123,7 +123,7 @@ class _State(NamedTuple):
     alpha: jax.Array  # (m,)
     beta: jax.Array  # (m,); beta[j] links q_j and q_{j+1}
     anorm: jax.Array  # running Gershgorin bound max_j |alpha_j| + beta_j + beta_{j-1} <= ||A||
-    spare: jax.Array  # (n,) Gaussian vector; restart directions are its cyclic shifts
+    spare: jax.Array  # (n,) Gaussian vector; restart direction j is cos((j + 1) spare + j)
 
 
 def _init(op, m: int, key, v0) -> _State:
@@ -141,7 +141,7 @@ def _init(op, m: int, key, v0) -> _State:
 
 def _next_direction(basis: Basis, w, j, spare, threshold):
     """Orthogonalize ``w`` against rows 0..j; if what is left is below ``threshold`` (an
-    invariant subspace), orthogonalize a fresh direction (``spare`` shifted by j + 1) instead.
+    invariant subspace), orthogonalize a fresh direction (cos((j + 1) spare + j)) instead.
 
     Classical Gram-Schmidt, with a second pass whenever a pass removes more than half of
     the norm ("twice is enough": Daniel, Gragg, Kaufman & Stewart 1976; Giraud et al. 2005).
@@ -155,7 +155,9 @@ def _next_direction(basis: Basis, w, j, spare, threshold):
         again = (norm < 0.5 * prev) & (passes == 0)
         settled = ~again
         restart = settled & ~restarted & (norm <= threshold)
-        fresh = jnp.roll(spare, j + 1)
+        # an elementwise function of the spare Gaussian vector, new for each j: unlike a
+        # cyclic shift it moves no data, so a vector split over devices stays split
+        fresh = jnp.cos((j + 1) * spare + j)
         u = jnp.where(restart, fresh, u)
         b = jnp.where(settled & ~restarted, norm, b)
         prev = jnp.where(restart, jnp.linalg.norm(fresh), norm)
