@@ -56,8 +56,9 @@ def wanted(spec) -> bool:
     plots = spec.plots
     if plots.processes != "auto":
         return plots.processes >= 2
-    two_d = sum(1 for p in spec.problems if p.dim in (0, 2)) if plots.trajectories else 0
-    expected = len(plots.x_axis) + two_d + (1 if len(spec.problems) >= 2 else 0) + int(plots.curvature)
+    two_d = sum(1 for p in spec.problems if p.dim in (0, 2))
+    expected = (len(plots.x_axis) + two_d * (int(plots.trajectories) + int(plots.animate))
+                + (1 if len(spec.problems) >= 2 else 0) + int(plots.curvature) + int(plots.spectrum))
     return usable_cpus() >= 2 and expected >= MIN_JOBS
 
 
@@ -72,14 +73,19 @@ class PlotWorkers:
         root = str(Path(__file__).resolve().parents[1])  # where `experiments` is importable from
         env = dict(os.environ, JAX_PLATFORMS="cpu",
                    PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
-        argv = [sys.executable, "-m", "experiments.plot_workers"]
-        # its own session (process group on Windows): a Ctrl-C at the terminal reaches the run,
-        # which stops the helper; the helper never prints a KeyboardInterrupt of its own
-        detach = ({"start_new_session": True} if os.name == "posix"
+        # -P: the working directory is not put on sys.path, so a user's own `experiments`
+        # module there cannot shadow curvax's
+        argv = [sys.executable, "-P", "-m", "experiments.plot_workers"]
+        # its own process group: a Ctrl-C at the terminal reaches the run, which stops the
+        # helper; the helper never prints a KeyboardInterrupt of its own. (Not a session of
+        # its own: with Linux's autogroup scheduling that would void its lower priority.)
+        detach = ({"process_group": 0} if os.name == "posix"
                   else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
         self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
                                       text=True, bufsize=1, **detach)
         self._ready = threading.Event()
+        self._settled = threading.Event()  # the helper's first line read (or its end)
+        self._drawn = False
         self._stopped = False  # told to stop
         self._server = None  # the thread that hands the helper its jobs, once begun
         self._lock = threading.Lock()
@@ -91,13 +97,23 @@ class PlotWorkers:
         self.helper_jobs = 0  # how many of the last draw's jobs the helper drew
 
     def _await_ready(self) -> None:
-        line = self._proc.stdout.readline()
-        if line.strip() == "ready":
-            self._ready.set()
+        try:
+            if self._proc.stdout.readline().strip() == "ready":
+                self._ready.set()
+        finally:
+            self._settled.set()  # ready, or it will never be (it died while starting)
 
-    def wait_ready(self, timeout: float) -> bool:
-        """Wait until the helper has imported what it draws with (:meth:`draw` never waits)."""
-        return self._ready.wait(timeout)
+    def wait_ready(self, timeout: float, poll=None) -> bool:
+        """Wait until the helper has imported what it draws with, at most ``timeout`` seconds,
+        calling ``poll()`` every 0.2 s (a stop request raises there); False at once if it
+        died while starting. :meth:`draw` never waits."""
+        deadline = time.monotonic() + timeout
+        while not self._settled.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
+            if poll is not None:
+                poll()
+            if time.monotonic() >= deadline:
+                break
+        return self._ready.is_set()
 
     @property
     def alive(self) -> bool:
@@ -127,7 +143,10 @@ class PlotWorkers:
 
     def draw(self, data, spec, jobs, out: Path, formats) -> list[Path]:
         """Draw ``jobs`` here and in the helper (if it is ready: this never waits for it);
-        returns the files in job order."""
+        returns the files in job order. One run per helper: a second call is an error."""
+        if self._drawn:
+            raise RuntimeError("PlotWorkers.draw: this helper has drawn a run already; start another")
+        self._drawn = True
         self.begin(data.run_dir, out, formats)
         from experiments.plots import draw_job
 
@@ -138,12 +157,17 @@ class PlotWorkers:
             self._key = jobs_key(jobs, out, formats)
         self._listed.set()
         files: dict[int, list] = {}
-        while True:
-            with self._lock:
-                if not self._todo:
-                    break
-                i = self._todo.pop(0)
-            files[i] = draw_job(data, spec, jobs[i], out, formats)
+        try:
+            while True:
+                with self._lock:
+                    if not self._todo:
+                        break
+                    i = self._todo.pop(0)
+                files[i] = draw_job(data, spec, jobs[i], out, formats)
+        except BaseException:
+            with self._lock:  # the helper gets no further job; close() lets it finish its own
+                self._todo.clear()
+            raise
         if self._server is not None:
             self._server.join()
         theirs = self._theirs
@@ -245,9 +269,15 @@ def _helper() -> None:
     """The helper's side of the protocol (module docstring); it leaves with ``os._exit``
     (told to stop, or its input ended): what it wrote is closed, and tearing down matplotlib
     and JAX would only keep the run waiting."""
-    _serve_orders()
+    status = 0
+    try:
+        _serve_orders()
+    except BaseException as err:  # noqa: BLE001  (the run's process draws what is left, as itself)
+        print(f"curvax: the figure helper stopped ({type(err).__name__}: {err}); "
+              "the figures are drawn by the run's process", file=sys.stderr)
+        status = 1
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(status)
 
 
 def _serve_orders() -> None:

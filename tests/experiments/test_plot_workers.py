@@ -2,6 +2,7 @@
 a helper that is gone changes nothing but the time; when the CLI starts one."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -74,6 +75,22 @@ def test_a_helper_killed_while_drawing_loses_no_figure(data, tmp_path, monkeypat
         assert not workers.alive
     assert [p.name for p in files] == [p.name for p in alone]
     assert all(p.is_file() for p in files)
+
+
+def test_a_module_named_experiments_in_the_working_folder_does_not_shadow_curvax(tmp_path, monkeypatch):
+    (tmp_path / "experiments.py").write_text("raise SystemExit('the user\'s own module')\n")
+    monkeypatch.chdir(tmp_path)
+    with plot_workers.PlotWorkers() as workers:
+        assert workers.wait_ready(120)
+
+
+def test_a_helper_that_dies_while_starting_is_not_waited_for(monkeypatch):
+    monkeypatch.setattr(sys, "executable", shutil.which("false") or "/bin/false")
+    polled = []
+    with plot_workers.PlotWorkers() as workers:
+        t0 = time.monotonic()
+        assert not workers.wait_ready(60, poll=lambda: polled.append(1))
+        assert time.monotonic() - t0 < 10  # not the 60 s timeout
 
 
 def test_an_error_reads_as_without_the_helper(data, tmp_path):
