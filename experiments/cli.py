@@ -132,8 +132,9 @@ def _err(message: str) -> None:
 def console_main() -> None:
     """The ``curvax`` console script (and ``python -m experiments``): :func:`main`, then a
     quick exit. Threads still running are joined (a compile writing its cache entry), the
-    atexit handlers run (JAX's, logging's) and the standard streams are flushed, but the interpreter's teardown of every module and of XLA's runtime is skipped:
-    0.2-0.4 s of a 5 s run that drew figures, spent freeing memory the OS frees anyway."""
+    atexit handlers run (JAX's, logging's) and the standard streams are flushed, but the
+    interpreter's teardown of every module and of XLA's runtime is skipped: 0.2-0.4 s of a
+    5 s run that drew figures, spent freeing memory the OS frees anyway."""
     status = main()
     for thread in threading.enumerate():  # what the interpreter would wait for (a compile
         if thread is not threading.main_thread() and not thread.daemon:  # finishing its cache write)
