@@ -376,7 +376,8 @@ def _plot_workers(spec=None):
     try:
         return plot_workers.PlotWorkers()
     except OSError as err:  # no processes left, say: draw here
-        _err(f"warning: no helper process for the figures ({_os_error(err)}); drawing them here")
+        print(f"curvax: warning: no helper process for the figures ({_os_error(err)}); drawing them here",
+              file=sys.stderr)
         return None
 
 
