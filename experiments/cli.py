@@ -349,19 +349,20 @@ def _resume(args) -> int:
 
 
 def _execute(spec, run_dir: Path, args, resume, cluster=None, workers=None) -> int:
-    """Run and draw; ``workers``: a figure helper started earlier (else one is started now
-    if :func:`experiments.plot_workers.wanted`); it is stopped on the way out."""
+    """Run and draw; ``workers``: a figure helper started (and stopped) by the caller, else
+    one is started here if :func:`experiments.plot_workers.wanted` and stopped on the way out."""
     from experiments import stop
 
+    started = None  # a helper started here is stopped here; one passed in, by its starter
     try:
         stop.check()
         _start_cache(spec, args)
         if workers is None and not args.no_plots:
-            workers = _plot_workers(spec)
+            workers = started = _plot_workers(spec)
         return _run_and_draw(spec, run_dir, args, resume, cluster, workers)
     finally:
-        if workers is not None:
-            workers.close()
+        if started is not None:
+            started.close()
 
 
 def _plot_workers(spec=None):
@@ -388,6 +389,7 @@ def _run_and_draw(spec, run_dir: Path, args, resume, cluster, workers) -> int:
     from experiments.report import ProgressBar, summary_table
     from experiments.runner import PairError, run_experiment
 
+    formats = ("png", "svg") if args.svg else None  # None: the config's [plots] formats
     if cluster is not None:
         from experiments.distributed_cli import publish_config
 
@@ -426,7 +428,7 @@ def _run_and_draw(spec, run_dir: Path, args, resume, cluster, workers) -> int:
         if cluster is not None:  # the workers leave now; plotting needs no other process
             cluster.finish("complete" if status == EXIT_OK else "failed")
     if workers is not None and status != EXIT_FAILED:  # the helper loads the records meanwhile
-        workers.begin(run_dir, formats=("png", "svg") if args.svg else None)
+        workers.begin(run_dir, formats=formats)
     try:
         data = load_run(run_dir, trace_required=False)
     except (FileNotFoundError, ValueError, RecordError):  # stopped before results.json was written
@@ -440,7 +442,7 @@ def _run_and_draw(spec, run_dir: Path, args, resume, cluster, workers) -> int:
         from experiments.plots import plot_run
 
         try:
-            files = plot_run(data, formats=("png", "svg") if args.svg else None, workers=workers)
+            files = plot_run(data, formats=formats, workers=workers)
         except OSError as err:
             _err(f"cannot write the figures: {_os_error(err)}; the records are complete "
                  f"(draw them later with: curvax plot {run_dir})")

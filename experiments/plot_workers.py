@@ -290,7 +290,7 @@ def _serve_orders() -> None:
     matplotlib.use("Agg")
     import experiments.problems  # noqa: F401  (JAX, for the contour maps)
     from experiments import compile_cache
-    from experiments.plots import _plot_spec, draw_job, figure_jobs
+    from experiments.plots import _plot_spec, destination, draw_job, figure_jobs
     from experiments.records import load_run
 
     print("ready", file=proto)
@@ -302,8 +302,7 @@ def _serve_orders() -> None:
         compile_cache.enable(Path(order["cache"]), warn=lambda _message: None)
     data = load_run(order["run_dir"], trace_required=False)
     spec = _plot_spec(data)
-    out = Path(order["out"]) if order["out"] is not None else data.run_dir / "plots"
-    formats = tuple(order["formats"] or spec.formats)
+    out, formats = destination(data, spec, order["out"], order["formats"])
     jobs = figure_jobs(data, spec)
     print(f"next {jobs_key(jobs, out, formats)}", file=proto)
     for line in sys.stdin:

@@ -38,6 +38,7 @@ __all__ = [
     "run_figures",
     "figure_jobs",
     "draw_job",
+    "destination",
     "solve_costs",
 ]
 
@@ -128,6 +129,12 @@ def draw_job(data, spec, job, out: Path, formats) -> list[Path]:
     return files
 
 
+def destination(data, spec, out_dir=None, formats=None) -> tuple[Path, tuple]:
+    """Where a run's figures go and in which formats: ``out_dir`` (default ``run_dir/plots``)
+    and ``formats`` (default the config's ``plots.formats``)."""
+    return (Path(out_dir) if out_dir is not None else data.run_dir / "plots"), tuple(formats or spec.formats)
+
+
 def plot_run(run_dir, *, formats: Optional[tuple] = None, out_dir=None, workers=None) -> list[Path]:
     """Draw every plot the run's config asks for; returns the files written.
 
@@ -140,8 +147,7 @@ def plot_run(run_dir, *, formats: Optional[tuple] = None, out_dir=None, workers=
 
     data = run_dir if isinstance(run_dir, RunData) else load_run(run_dir)
     spec = _plot_spec(data)
-    formats = tuple(formats or spec.formats)
-    out = Path(out_dir) if out_dir is not None else data.run_dir / "plots"
+    out, formats = destination(data, spec, out_dir, formats)
     jobs = figure_jobs(data, spec)
     if workers is not None:
         return workers.draw(data, spec, jobs, out, formats)
