@@ -48,11 +48,12 @@ def check_wolfe_constants(opts) -> None:
                          f"0 < c1 < c2 < 1, got c1={c1!r}, c2={c2!r}")
 
 
-def wolfe_step(objective, it: Iterate, d, opts, init_step=1.0) -> tuple[Iterate, LineSearchResult]:
-    """Strong-Wolfe search from ``it`` along ``d``; the new iterate (unchanged x if no decrease)."""
+def wolfe_step(objective, it: Iterate, d, opts, init_step=1.0, f_ref=None) -> tuple[Iterate, LineSearchResult]:
+    """Strong-Wolfe search from ``it`` along ``d``; the new iterate (unchanged x if no decrease).
+    f_ref: the lowest f met so far (see :func:`~optimizers._step_length.strong_wolfe`)."""
     ls = strong_wolfe(
         objective.value_and_grad, it.x, it.f, it.g, d,
-        init_step=init_step, c1=opts["c1"], c2=opts["c2"], max_iter=opts["ls_max_iter"],
+        init_step=init_step, c1=opts["c1"], c2=opts["c2"], max_iter=opts["ls_max_iter"], f_ref=f_ref,
     )
     new = it._replace(x=ls.x, f=ls.f, g=ls.g).counted(nfev=ls.nfev, ngev=ls.ngev)
     return new, ls
@@ -65,18 +66,29 @@ def _armijo_step(objective, it: Iterate, d, opts, init_step=1.0) -> tuple[Iterat
     return new, ls
 
 
-def _searched(search):
-    """The globalisation step of a line search ``search(objective, it, d, opts, t0)``."""
+def _searched(search, keeps_lowest=False):
+    """The globalisation step of a line search ``search(objective, it, d, opts, t0)``; with
+    ``keeps_lowest`` its state is the lowest f met (+inf at the start), handed to the search
+    as ``f_ref``."""
 
     def step(direction, objective, it: Iterate, d_state, state, opts):
         prop = direction.propose(objective, it, d_state, opts)
-        new, ls = search(objective, prop.it, prop.d, opts, prop.init_step)
+        if keeps_lowest:
+            new, ls = search(objective, prop.it, prop.d, opts, prop.init_step, f_ref=state)
+            state = jnp.minimum(state, jnp.minimum(prop.it.f, new.f)).astype(state.dtype)
+        else:
+            new, ls = search(objective, prop.it, prop.d, opts, prop.init_step)
         d_state, retry = prop.state, False
         if direction.update is not None:
             d_state, retry = direction.update(objective, prop.it, new, d_state, opts, ls.decrease)
         return new._replace(stalled=~ls.decrease & ~jnp.asarray(retry)), d_state, state
 
     return step
+
+
+def _lowest_f(x, opts):
+    """The strong-Wolfe globalisation's state: the lowest f met, +inf before the first step."""
+    return jnp.full((), jnp.inf, x.dtype)
 
 
 def _unit_step(direction, objective, it: Iterate, d_state, state, opts):
@@ -95,7 +107,7 @@ def strong_wolfe_search(c2: float = 0.9) -> Globalisation:
     options = dict(WOLFE_OPTIONS)
     if c2 != 0.9:
         options["c2"] = real(c2, WOLFE_OPTIONS["c2"].doc, 0.0, 1.0)
-    return Globalisation("strong-wolfe", "propose", options, lambda x, opts: (), _searched(wolfe_step),
+    return Globalisation("strong-wolfe", "propose", options, _lowest_f, _searched(wolfe_step, keeps_lowest=True),
                          validate=check_wolfe_constants)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 import optimizers
 from optimizers import STATUS_MESSAGES
+from optimizers._step_length import f_noise
 
 A = jnp.array([[3.0, 1.0], [1.0, 2.0]])
 C = jnp.array([1.0, -2.0])
@@ -182,8 +183,12 @@ def test_no_progress_status_keeps_the_best_point(method):
     res = optimizers.minimize(lying_quad, x0, method, max_iter=200)
     assert int(res.status) == optimizers._status.NO_PROGRESS and not bool(res.success)
     assert res.message.startswith("no further progress")
-    np.testing.assert_array_equal(res.x, x0)  # every trial was worse than x0
-    assert res.fun == quad(x0)
+    # every trial was worse than x0; the line search may take steps whose rise is below the
+    # noise of f (f_noise: 1e-11 |f|) where the lying slopes promise a decrease, but the run
+    # as a whole never rises more than that above the lowest f it met
+    f0 = float(quad(x0))
+    assert f0 <= float(res.fun) <= f0 + float(f_noise(f0))
+    np.testing.assert_allclose(res.x, x0, rtol=0, atol=1e-9)
     assert int(res.nit) < 200
 
 

@@ -72,3 +72,30 @@ def test_methods_reach_gtol_where_f_no_longer_resolves_the_decrease(method):
     # the true minimum is f = 1e6 at x = 0; the end point is within rounding of it
     assert float(res.fun) <= 1e6 + 4 * float(np.spacing(1e6))
     np.testing.assert_allclose(np.asarray(res.x), 0.0, atol=1e-6)
+
+
+# NIST StRD Misra1a (public domain): y = b1 (1 - exp(-b2 x)); certified b1 = 238.94212918,
+# b2 = 5.5015643181e-4, residual sum of squares 0.12455138894.
+_MISRA_X = jnp.array([77.6, 114.9, 141.1, 190.8, 239.9, 289.0, 332.8, 378.4, 434.8, 477.3, 536.8, 593.1,
+                      689.1, 760.0])
+_MISRA_Y = jnp.array([10.07, 14.73, 17.94, 23.93, 29.61, 35.18, 40.02, 44.82, 50.76, 55.05, 61.01, 66.40,
+                      75.47, 81.78])
+
+
+def _misra1a(b):
+    return jnp.sum((_MISRA_Y - b[0] * (1 - jnp.exp(-b[1] * _MISRA_X))) ** 2)
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "bfgs", "newton-cg"])
+def test_line_searches_see_through_the_noise_of_a_least_squares_fit(method):
+    # Near the fit f = 0.1246 is a sum of residuals y_i - model_i with y_i up to 82: f moves
+    # by ~1e-13 |f| (400 ulps) under changes of x in its last bit, far above the 4 ulps of
+    # rounding, while ||g||_inf is still 1e-2 (b2's scale is 1e-4). Comparing f values
+    # stopped lbfgs and bfgs there with "no further progress"; the slopes still resolve it.
+    noise = jax.vmap(_misra1a)(jnp.array([238.94212918, 5.5015643181e-4]) * (1 + 4e-16 * jnp.asarray(
+        np.random.default_rng(0).standard_normal((64, 2)))))
+    assert float(jnp.std(noise)) > 40 * float(np.spacing(0.1246))  # the premise: noise >> ulps
+    res = optimizers.minimize(_misra1a, jnp.array([500.0, 1e-4]), method, max_iter=2000)
+    assert int(res.status) == 0, (res.message, float(res.grad_norm), int(res.nit))
+    np.testing.assert_allclose(float(res.fun), 0.12455138894, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(res.x), [238.94212918, 5.5015643181e-4], rtol=1e-6)
