@@ -253,8 +253,10 @@ class TimeBox:
                         status="TIME_BOX", success=False, nit=0, compile_s=None, run_s=self.seconds)
 
 
-def cutest_runs(selected, methods, peers, log, box=None):
-    out = []
+def cutest_runs(selected, methods, peers, log, box=None, pooled=None):
+    """Every (problem, method) record; ``pooled``: problem -> peer records of an earlier run,
+    judged with this run's (one solved rule over both)."""
+    out, pooled = [], pooled or {}
     for name, fun, x0, n in selected:
         f0, g0 = jax.jit(jax.value_and_grad(fun))(x0)
         if not (np.isfinite(float(f0)) and np.all(np.isfinite(np.asarray(g0)))):
@@ -265,6 +267,7 @@ def cutest_runs(selected, methods, peers, log, box=None):
             recs.append(box.run(name, method, peer) if box else run_one(fun, x0, method, peer, cache))
         for r in recs:
             r["problem"], r["n"] = name, n
+        recs += [dict(r) for r in pooled.get(name, [])]
         mark_solved(recs)
         for r in recs:
             log(f"{name:12s} n={n:3d} {r['method']:18s} f={r['f']:.6e} |g|={r['gnorm']:.1e} "
@@ -342,11 +345,14 @@ def main(argv=None):
     ap.add_argument("--out", help="markdown report file (default: stdout only)")
     ap.add_argument("--json", help="write every run's record here")
     ap.add_argument("--before", help="a --json file of an earlier run, for before/after columns")
-    ap.add_argument("--methods", help="comma-separated subset of the methods")
+    ap.add_argument("--methods", help="comma-separated subset of the methods ('' for none: peers only)")
     ap.add_argument("--problems", help="comma-separated subset of the problems")
     ap.add_argument("--max-n", type=int, default=100, help="cutest: largest n (default 100)")
     ap.add_argument("--sample", type=int, default=1, help="cutest: every K-th problem (default 1: all)")
     ap.add_argument("--peers", default=",".join(SCIPY_METHODS), help="cutest: scipy methods ('' for none)")
+    ap.add_argument("--peers-from", metavar="JSON",
+                    help="cutest: take the scipy peers' records from this earlier --json run instead of running "
+                         "them (scipy's runs do not depend on curvax; run them once with --methods '')")
     ap.add_argument("--time-box", type=float, default=0.0,
                     help="cutest: seconds per (problem, method), compile included, each run in a worker "
                          "process replaced on overrun (default 0: no box, runs in this process)")
@@ -363,13 +369,21 @@ def main(argv=None):
         records = mgh_runs(names, methods, log)
         peers = []
     else:
-        methods = CUTEST_METHODS if not args.methods else args.methods.split(",")
+        methods = CUTEST_METHODS if args.methods is None else [m for m in args.methods.split(",") if m]
         peers = [p for p in args.peers.split(",") if p]
+        pooled = {}
+        if args.peers_from:
+            with open(args.peers_from) as fh:
+                for r in json.load(fh)["records"]:
+                    if r["method"].startswith(scipy_label("")):
+                        pooled.setdefault(r["problem"], []).append(r)
+            peers = sorted({r["method"][len(scipy_label("")):] for rs in pooled.values() for r in rs},
+                           key=lambda m: SCIPY_METHODS.index(m) if m in SCIPY_METHODS else len(SCIPY_METHODS))
         probs = cutest_problems(args.max_n)
         probs = [p for p in probs if subset is None or p[0] in subset][:: args.sample]
         log(f"{len(probs)} CUTEst problems with n <= {args.max_n}")
         box = TimeBox(args.time_box, args.max_n) if args.time_box > 0 else None
-        records = cutest_runs(probs, methods, peers, log, box)
+        records = cutest_runs(probs, methods, [] if args.peers_from else peers, log, box, pooled)
     wall = time.perf_counter() - t_start
     before = None
     if args.before:

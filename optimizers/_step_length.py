@@ -40,8 +40,8 @@ from jax import lax
 
 from optimizers._loops import while_loop
 
-__all__ = ["F_NOISE_RTOL", "F_ROUNDING_ULPS", "LineSearchResult", "backtracking", "f_noise", "f_resolution",
-           "strong_wolfe"]
+__all__ = ["F_NOISE_RTOL", "F_ROUNDING_ULPS", "LineSearchResult", "backtracking", "f_cap", "f_noise",
+           "f_resolution", "strong_wolfe"]
 
 #: How many ulps of |f| a computed f may be off: below this a change in f is rounding.
 F_ROUNDING_ULPS = 4
@@ -63,6 +63,17 @@ def f_noise(f) -> jax.Array:
     (in float32, where 4 ulps are 4.8e-7, the rounding term is the larger)."""
     f = jnp.asarray(f)
     return jnp.maximum(F_NOISE_RTOL * jnp.abs(f), f_resolution(f))
+
+
+def f_cap(f0, f_ref=None) -> jax.Array:
+    """The highest f a step may reach where f no longer resolves the decrease:
+    ``r + f_noise(r)``, r = min(f_ref, f0) (f0 when f_ref is None or not finite); f_ref is
+    the lowest f the run has met."""
+    f0 = jnp.asarray(f0)
+    if f_ref is not None:
+        f_ref = jnp.asarray(f_ref, f0.dtype).reshape(())
+        f0 = jnp.where(jnp.isfinite(f_ref), jnp.minimum(f_ref, f0), f0)
+    return f0 + f_noise(f0)
 
 
 class LineSearchResult(NamedTuple):
@@ -134,17 +145,9 @@ def _prepare(x, f0, g0, d, init_step, max_iter, f_ref=None) -> _Setup:
         descent=jnp.isfinite(dp0) & jnp.isfinite(f0) & (dp0 < 0),
         t_res=t_res,
         f_res=f_noise(f0),
-        f_cap=_cap(f0, f_ref),
+        f_cap=f_cap(f0, f_ref),
         max_iter=jnp.asarray(max_iter, jnp.int32),
     )
-
-
-def _cap(f0, f_ref):
-    """f_ref + f_noise(f_ref), f_ref = min(f_ref, f0) (f0 when None or not finite)."""
-    if f_ref is not None:
-        f_ref = jnp.asarray(f_ref, f0.dtype).reshape(())
-        f0 = jnp.where(jnp.isfinite(f_ref), jnp.minimum(f_ref, f0), f0)
-    return f0 + f_noise(f0)
 
 
 # ---------------------------------------------------------------------- interpolation

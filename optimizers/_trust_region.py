@@ -48,29 +48,37 @@ from optimizers._krylov import (
 from optimizers._method import Iterate
 from optimizers._more_sorensen import more_sorensen
 from optimizers._options import integer, real
-from optimizers._step_length import f_resolution
+from optimizers._step_length import f_cap, f_noise, f_resolution
 from optimizers._subproblem import SubproblemResult
 
-__all__ = ["DAMPING_OPTIONS", "TRUST_OPTIONS", "TrustState", "accepted", "damped", "model_change_of_f",
+__all__ = ["DAMPING_OPTIONS", "TRUST_OPTIONS", "TrustState", "accepted", "capped", "damped", "model_change_of_f",
            "reduction_ratio", "trust_region", "update_damping", "update_radius"]
 
 
-def reduction_ratio(f_old, f_new, model_change) -> jax.Array:
+def reduction_ratio(f_old, f_new, model_change, slope_change=None) -> jax.Array:
     """rho = (f_old - f_new + delta) / (m(0) - m(p) + delta), ``model_change = m(p) - m(0)``.
 
     delta = ``f_resolution(f_old)`` (a few ulps of |f_old|) is the rounding of f (Conn,
     Gould & Toint 2000, Sec. 17.4.2): where both reductions are far above it, rho is the
-    plain ratio; where the predicted reduction falls below the rounding of f, the computed
-    f_old - f_new is noise, and rho tends to 1 instead of to a random number, so the
-    region neither collapses nor stops the run on noise. An accepted step (rho > eta) then
-    raises f by less than (1 - eta) delta. A model that predicts no decrease
-    (``model_change >= 0``) or a non-finite value gives rho = -inf (a failed step).
-    Zero-safe in value and gradient.
+    plain ratio; where the predicted reduction falls below the rounding of f, rho tends to 1
+    instead of to a random number, so the region neither collapses nor stops the run on
+    rounding. A computed f carries more noise than rounding where it sums large canceling
+    terms (``f_noise``, optimizers/_step_length.py); given ``slope_change`` = (g_old + g_new).p
+    / 2, the trapezoid estimate of f_new - f_old from the slopes, that estimate replaces the
+    computed change wherever the two f values differ by less than ``f_noise(f_old)``: the
+    slopes stay accurate where f differences do not (the same judgement as the line search's).
+    A model that predicts no decrease (``model_change >= 0``) or a non-finite value gives
+    rho = -inf (a failed step). Zero-safe in value and gradient.
     """
     f_new, f_old, mc = jnp.asarray(f_new), jnp.asarray(f_old), jnp.asarray(model_change)
     ok = (mc < 0) & jnp.isfinite(f_new) & jnp.isfinite(mc)
+    change = f_new - f_old
+    if slope_change is not None:
+        slope_change = jnp.asarray(slope_change, change.dtype)
+        noisy = (jnp.abs(change) <= f_noise(f_old)) & jnp.isfinite(slope_change)
+        change = jnp.where(noisy, slope_change, change)
     delta = f_resolution(f_old)
-    rho = (f_new - f_old - delta) / (jnp.where(ok, mc, -1) - delta)
+    rho = (change - delta) / (jnp.where(ok, mc, -1) - delta)
     return jnp.where(ok, rho, -jnp.inf)
 
 
@@ -89,6 +97,20 @@ def update_radius(radius, rho, *, boundary=True, shrink=0.25, expand=2.0, low=0.
 def accepted(rho, eta) -> jax.Array:
     """The acceptance rule: take the step when rho > eta."""
     return rho > eta
+
+
+def capped(rho, f_new, f_old, f_low) -> jax.Array:
+    """rho, or -inf (a failed step) where f_new lies above ``f_cap(f_old, f_low)``, the lowest
+    f met plus the noise of f: the slopes may vouch for a step whose computed f rose within
+    the noise, but a run never climbs by such steps, and the radius shrinks as after any
+    failure."""
+    return jnp.where(f_new <= f_cap(f_old, f_low), rho, -jnp.inf)
+
+
+def _lowest(f_low, *fs):
+    for f in fs:
+        f_low = jnp.minimum(f_low, jnp.where(jnp.isfinite(f), f, jnp.inf))
+    return f_low.astype(fs[0].dtype)
 
 
 def update_damping(damping, rho, *, increase: float = 1.5, decrease: float = 2.0 / 3.0, low: float = 0.25,
@@ -116,9 +138,11 @@ _EXACT_OPTIONS = {"subproblem_max_iter": integer(100, "most Newton steps on the 
 
 
 class TrustState(NamedTuple):
-    """radius: the current trust-region radius (or, damped, lambda)."""
+    """radius: the current trust-region radius (or, damped, lambda). f_low: the lowest f
+    met (+inf before the first step); no step is taken above ``f_cap(f, f_low)``."""
 
     radius: jax.Array
+    f_low: jax.Array
 
 
 def _steihaug(model, g, radius, opts) -> SubproblemResult:
@@ -161,7 +185,8 @@ def _trial(objective, it: Iterate, p, model_change):
     """f, g at x + p, the ratio, and the iterate moved there (counted)."""
     x_try = it.x + p
     f_try, g_try = objective.value_and_grad(x_try)
-    rho = reduction_ratio(it.f, jnp.where(jnp.all(jnp.isfinite(g_try)), f_try, jnp.nan), model_change)
+    rho = reduction_ratio(it.f, jnp.where(jnp.all(jnp.isfinite(g_try)), f_try, jnp.nan), model_change,
+                          0.5 * jnp.vdot(it.g + g_try, p))
     moved = it._replace(x=x_try, f=f_try, g=g_try).counted(nfev=1, ngev=1)
     return rho, moved
 
@@ -189,7 +214,7 @@ def trust_region(subproblem: str) -> Globalisation:
     solve, sub_options, needs = SUBPROBLEMS[subproblem]
 
     def init(x, opts) -> TrustState:
-        return TrustState(jnp.asarray(opts["initial_radius"], x.dtype))
+        return TrustState(jnp.asarray(opts["initial_radius"], x.dtype), jnp.full((), jnp.inf, x.dtype))
 
     def step(direction, objective, it: Iterate, d_state, state: TrustState, opts):
         model = direction.model(objective, it, d_state, opts)
@@ -199,6 +224,7 @@ def trust_region(subproblem: str) -> Globalisation:
         sub = solve(model, it.linear, state.radius, opts)
         it = it.counted(nhvp=sub.num_matvec)
         rho, moved = _trial(objective, it, sub.step, model_change_of_f(it, sub.step, sub.model_value))
+        rho = capped(rho, moved.f, it.f, state.f_low)
         radius = update_radius(state.radius, rho, boundary=sub.boundary, max_radius=opts["max_radius"])
         accept = accepted(rho, opts["eta"])
         new = _choose(accept, moved, it.counted(nfev=1, ngev=1))
@@ -206,7 +232,7 @@ def trust_region(subproblem: str) -> Globalisation:
         if direction.update is not None:
             d_state, _ = direction.update(objective, it, new, d_state, opts, accept)
         tiny = radius <= jnp.finfo(it.x.dtype).eps * jnp.maximum(1, jnp.linalg.norm(it.x))
-        return new._replace(stalled=~accept & tiny), d_state, TrustState(radius)
+        return new._replace(stalled=~accept & tiny), d_state, TrustState(radius, _lowest(state.f_low, it.f, new.f))
 
     return Globalisation(f"trust-region/{subproblem}", "model", {**TRUST_OPTIONS, **sub_options}, init, step,
                          validate=_check_radii)
@@ -228,7 +254,7 @@ def damped() -> Globalisation:
     :func:`update_damping`; the step is taken when rho > eta."""
 
     def init(x, opts) -> TrustState:
-        return TrustState(jnp.asarray(opts["damping"], x.dtype))
+        return TrustState(jnp.asarray(opts["damping"], x.dtype), jnp.full((), jnp.inf, x.dtype))
 
     def step(direction, objective, it: Iterate, d_state, state: TrustState, opts):
         model = direction.model(objective, it, d_state, opts)
@@ -246,6 +272,7 @@ def damped() -> Globalisation:
             matvecs = matvecs + 1
         it = it.counted(nhvp=matvecs)
         rho, moved = _trial(objective, it, p, jnp.vdot(g, p) + 0.5 * jnp.vdot(p, bp))  # the model of f
+        rho = capped(rho, moved.f, it.f, state.f_low)
         lam_new = update_damping(lam, rho, increase=opts["damping_increase"], decrease=opts["damping_decrease"],
                                  min_damping=opts["min_damping"])
         accept = accepted(rho, opts["eta"])
@@ -254,6 +281,6 @@ def damped() -> Globalisation:
         if direction.update is not None:
             d_state, _ = direction.update(objective, it, new, d_state, opts, accept)
         tiny = jnp.linalg.norm(p) <= jnp.finfo(it.x.dtype).eps * jnp.maximum(1, jnp.linalg.norm(it.x))
-        return new._replace(stalled=~accept & tiny), d_state, TrustState(lam_new)
+        return new._replace(stalled=~accept & tiny), d_state, TrustState(lam_new, _lowest(state.f_low, it.f, new.f))
 
     return Globalisation("levenberg-marquardt", "model", DAMPING_OPTIONS, init, step)

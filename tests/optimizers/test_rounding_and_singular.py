@@ -86,12 +86,13 @@ def _misra1a(b):
     return jnp.sum((_MISRA_Y - b[0] * (1 - jnp.exp(-b[1] * _MISRA_X))) ** 2)
 
 
-@pytest.mark.parametrize("method", ["lbfgs", "bfgs", "newton-cg"])
-def test_line_searches_see_through_the_noise_of_a_least_squares_fit(method):
+@pytest.mark.parametrize("method", ["lbfgs", "bfgs", "newton-cg", "trust-ncg", "trust-exact"])
+def test_methods_see_through_the_noise_of_a_least_squares_fit(method):
     # Near the fit f = 0.1246 is a sum of residuals y_i - model_i with y_i up to 82: f moves
     # by ~1e-13 |f| (400 ulps) under changes of x in its last bit, far above the 4 ulps of
     # rounding, while ||g||_inf is still 1e-2 (b2's scale is 1e-4). Comparing f values
     # stopped lbfgs and bfgs there with "no further progress"; the slopes still resolve it.
+    # The trust regions' ratio, stabilised by the noise of f, sees through it too.
     noise = jax.vmap(_misra1a)(jnp.array([238.94212918, 5.5015643181e-4]) * (1 + 4e-16 * jnp.asarray(
         np.random.default_rng(0).standard_normal((64, 2)))))
     assert float(jnp.std(noise)) > 40 * float(np.spacing(0.1246))  # the premise: noise >> ulps
@@ -99,3 +100,19 @@ def test_line_searches_see_through_the_noise_of_a_least_squares_fit(method):
     assert int(res.status) == 0, (res.message, float(res.grad_norm), int(res.nit))
     np.testing.assert_allclose(float(res.fun), 0.12455138894, rtol=1e-10)
     np.testing.assert_allclose(np.asarray(res.x), [238.94212918, 5.5015643181e-4], rtol=1e-6)
+
+
+def test_reduction_ratio_judges_by_the_slopes_within_the_noise_of_f():
+    from optimizers._step_length import f_noise
+    from optimizers._trust_region import reduction_ratio
+
+    f_old, mc = 1000.0, -1e-12  # predicted reduction 1e-12, noise of f 1e-8
+    rise = 100 * float(np.spacing(f_old))  # a computed rise far below the noise
+    assert rise < float(f_noise(f_old))
+    # without slopes the rise counts (a failed step); the slopes saying "down" overrule it
+    assert float(reduction_ratio(f_old, f_old + rise, mc)) < 0
+    assert float(reduction_ratio(f_old, f_old + rise, mc, slope_change=mc)) == pytest.approx(1.0, rel=1e-9)
+    # the slopes saying "up" fail the step however the noise fell
+    assert float(reduction_ratio(f_old, f_old - rise, mc, slope_change=-mc)) < 0
+    # a change above the noise is taken from f, whatever the slopes say
+    assert float(reduction_ratio(f_old, f_old - 1.0, -2.0, slope_change=5.0)) == pytest.approx(0.5, rel=1e-12)
