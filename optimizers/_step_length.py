@@ -66,14 +66,17 @@ def f_noise(f) -> jax.Array:
 
 
 def f_cap(f0, f_ref=None) -> jax.Array:
-    """The highest f a step may reach where f no longer resolves the decrease:
-    ``r + f_noise(r)``, r = min(f_ref, f0) (f0 when f_ref is None or not finite); f_ref is
-    the lowest f the run has met."""
+    """The highest f a step from f0 may reach where f no longer resolves the decrease:
+    ``max(f0, r + f_noise(r))``, r = min(f_ref, f0) the lowest f the run has met (f0 when
+    f_ref is None or not finite). A run thus never climbs above r + f_noise(r) by rises
+    within the noise; where f0 itself lies above that (an optax loop whose value function
+    changes from batch to batch), no rise at all is allowed."""
     f0 = jnp.asarray(f0)
+    r = f0
     if f_ref is not None:
         f_ref = jnp.asarray(f_ref, f0.dtype).reshape(())
-        f0 = jnp.where(jnp.isfinite(f_ref), jnp.minimum(f_ref, f0), f0)
-    return f0 + f_noise(f0)
+        r = jnp.where(jnp.isfinite(f_ref), jnp.minimum(f_ref, f0), f0)
+    return jnp.maximum(f0, r + f_noise(r))
 
 
 class LineSearchResult(NamedTuple):
@@ -109,7 +112,7 @@ class _Setup(NamedTuple):
     descent: jax.Array  # bool: f0 and phi'(0) finite and phi'(0) < 0
     t_res: jax.Array  # min_i eps |x_i| / |d_i|: a step (change) below this leaves x as it is
     f_res: jax.Array  # f_noise(f0): f changes below this may be noise
-    f_cap: jax.Array  # f_ref + f_noise(f_ref): no approximate-Wolfe point lies above it
+    f_cap: jax.Array  # f_cap(f0, f_ref): no approximate-Wolfe point lies above it
     max_iter: jax.Array
 
 

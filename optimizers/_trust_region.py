@@ -100,10 +100,10 @@ def accepted(rho, eta) -> jax.Array:
 
 
 def capped(rho, f_new, f_old, f_low) -> jax.Array:
-    """rho, or -inf (a failed step) where f_new lies above ``f_cap(f_old, f_low)``, the lowest
-    f met plus the noise of f: the slopes may vouch for a step whose computed f rose within
-    the noise, but a run never climbs by such steps, and the radius shrinks as after any
-    failure."""
+    """rho, or -inf (a failed step) where f_new lies above ``f_cap(f_old, f_low)`` (f_old, or
+    the lowest f met plus the noise of f where that is higher): the slopes may vouch for a
+    step whose computed f rose within the noise, but a run never climbs by such steps, and
+    the radius shrinks as after any failure."""
     return jnp.where(f_new <= f_cap(f_old, f_low), rho, -jnp.inf)
 
 

@@ -108,6 +108,29 @@ def test_extra_keyword_arguments_reach_value_fn():
     assert float(state.value) == pytest.approx(0.0, abs=1e-20)
 
 
+@pytest.mark.parametrize("method", ["trust-ncg", "lbfgs"])
+def test_a_later_batch_with_a_higher_loss_still_takes_its_steps(method):
+    # the globalisations remember the lowest f met, to cap rises within the noise of f; in an
+    # optax loop the value function changes, and a batch whose loss lies above an earlier
+    # batch's must still move (the cap allows no rise there, but every decrease)
+    def value_fn(params, target):
+        return jnp.sum((params - target) ** 2)
+
+    opt = optimizers.make_transform(method)
+    update = jax.jit(lambda p, s, t: opt.update(None, s, p, value_fn=value_fn, target=t))
+    params, state = jnp.zeros(3), opt.init(jnp.zeros(3))
+    near, far = jnp.array([0.1, 0.0, 0.0]), jnp.array([5.0, -4.0, 3.0])
+    for _ in range(3):  # batch 1: its loss goes to ~0
+        updates, state = update(params, state, near)
+        params = optax.apply_updates(params, updates)
+    losses = [float(value_fn(params, far))]
+    for _ in range(3):  # batch 2: loss 50 > the lowest f met; every step is taken
+        updates, state = update(params, state, far)
+        params = optax.apply_updates(params, updates)
+        losses.append(float(value_fn(params, far)))
+    assert np.all(np.diff(losses) <= 0) and losses[-1] < 0.9 * losses[0], losses
+
+
 def test_transform_errors():
     opt = optimizers.lbfgs(memory_size=4)
     state = opt.init(jnp.zeros(2))
