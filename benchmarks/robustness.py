@@ -349,7 +349,7 @@ def main(argv=None):
     ap.add_argument("--problems", help="comma-separated subset of the problems")
     ap.add_argument("--max-n", type=int, default=100, help="cutest: largest n (default 100)")
     ap.add_argument("--sample", type=int, default=1, help="cutest: every K-th problem (default 1: all)")
-    ap.add_argument("--peers", default=",".join(SCIPY_METHODS), help="cutest: scipy methods ('' for none)")
+    ap.add_argument("--peers", help="cutest: scipy methods (default: all five; '' for none)")
     ap.add_argument("--peers-from", metavar="JSON",
                     help="cutest: take the scipy peers' records from this earlier --json run instead of running "
                          "them (scipy's runs do not depend on curvax; run them once with --methods '')")
@@ -364,24 +364,30 @@ def main(argv=None):
     subset = None if not args.problems else set(args.problems.split(","))
     t_start = time.perf_counter()
     if args.only == "mgh":
-        methods = MGH_METHODS if not args.methods else args.methods.split(",")
+        methods = MGH_METHODS if args.methods is None else [m for m in args.methods.split(",") if m]
         names = [n for n in problems.names("mgh") if subset is None or n in subset]
         records = mgh_runs(names, methods, log)
         peers = []
     else:
         methods = CUTEST_METHODS if args.methods is None else [m for m in args.methods.split(",") if m]
-        peers = [p for p in args.peers.split(",") if p]
+        peers = [p for p in (",".join(SCIPY_METHODS) if args.peers is None else args.peers).split(",") if p]
         pooled = {}
         if args.peers_from:
             with open(args.peers_from) as fh:
                 for r in json.load(fh)["records"]:
                     if r["method"].startswith(scipy_label("")):
                         pooled.setdefault(r["problem"], []).append(r)
+            if args.peers is not None:
+                raise SystemExit("--peers and --peers-from exclude each other: the peers are those of the file")
             peers = sorted({r["method"][len(scipy_label("")):] for rs in pooled.values() for r in rs},
                            key=lambda m: SCIPY_METHODS.index(m) if m in SCIPY_METHODS else len(SCIPY_METHODS))
         probs = cutest_problems(args.max_n)
         probs = [p for p in probs if subset is None or p[0] in subset][:: args.sample]
         log(f"{len(probs)} CUTEst problems with n <= {args.max_n}")
+        missing = [p[0] for p in probs if args.peers_from and p[0] not in pooled]
+        if missing:
+            log(f"warning: {args.peers_from} has no peer records for {len(missing)} of these problems "
+                f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}): they are judged without peers")
         box = TimeBox(args.time_box, args.max_n) if args.time_box > 0 else None
         records = cutest_runs(probs, methods, [] if args.peers_from else peers, log, box, pooled)
     wall = time.perf_counter() - t_start

@@ -35,7 +35,7 @@ class Iterate(NamedTuple):
 
     x: flat point; f, g: value and gradient at x; nfev, ngev, nhvp: int32 counts of
     f, gradient and Hessian-vector evaluations so far; stalled: bool, the step could not
-    decrease f (x is then the best point found). u: the linear term a direction or a model
+    decrease f (x is then the best point found, up to the noise of f). u: the linear term a direction or a model
     is built from in place of g, or None (then it is g): an optax transform sets it to the
     incoming ``updates`` on the iterate a step starts from, so that a chain such as
     ``optax.chain(optax.add_decayed_weights(wd), newton_cg())`` steers the direction, while

@@ -5,7 +5,7 @@
 | 0    | ``CONVERGED``     | ``grad_norm <= gtol`` (infinity norm of the gradient)            |
 | 1    | ``MAX_ITER``      | ``max_iter`` iterations done without convergence                 |
 | 2    | ``NO_PROGRESS``   | the line search or the trust region cannot decrease f any more;  |
-|      |                   | the best point found is returned                                 |
+|      |                   | the best point found (up to the noise of f) is returned          |
 | 3    | ``NONFINITE_START`` | f(x0) or its gradient is not finite; x0 is returned, nit = 0   |
 | 4    | ``NONFINITE``     | f or its gradient became non-finite during the run (a diverging  |
 |      |                   | fixed-step method); the last finite point is returned            |
@@ -61,7 +61,7 @@ STATUS_MESSAGES: dict[int, str] = {
     MAX_ITER: "maximum number of iterations reached",
     NO_PROGRESS: (
         "no further progress: the line search or the trust region cannot decrease f; "
-        "the best point found is returned"
+        "the best point found (up to the noise of f) is returned"
     ),
     NONFINITE_START: "f or its gradient is not finite at x0",
     NONFINITE: (

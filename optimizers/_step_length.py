@@ -22,12 +22,13 @@ minimizers of MISRA1BLS, PALMER1C and PALMER4C (CUTEst), relative perturbations 
 strong-Wolfe search uses Hager & Zhang's (2005) approximate Wolfe conditions:
 ``phi'(t) <= (1 - 2 c1) |phi'(0)|`` (the quadratic through phi'(0) and phi'(t) decreases by
 c1 t |phi'(0)|, the Armijo test on slopes, which stay accurate where f differences do not)
-and ``phi(t) <= f_ref + f_noise(f_ref)``, f_ref <= phi(0) the lowest f the run has met
-(``f_ref`` argument; phi(0) by default); and wherever two f values differ by less than that
-noise, which one is lower is judged by the trapezoid of their slopes. f may thus rise, but
-only where the requested decrease itself is below the noise of f, and never above the lowest
-f met plus its noise (1e-11 |f| in float64), however many steps the run takes: a gradient
-that lies (a wrong custom derivative) cannot walk the run uphill.
+and ``phi(t) <= f_cap(phi(0), f_ref)`` = f_ref + f_noise(f_ref), f_ref <= phi(0) the lowest
+f of the run's accepted points (``f_ref`` argument; phi(0) by default); and wherever two f
+values differ by less than that noise, which one is lower is judged by the trapezoid of
+their slopes. f may thus rise, but only where the requested decrease itself is below the
+noise of f, and never above the lowest f met plus its noise (1e-11 |f| in float64), however
+many steps the run takes: a gradient that lies (a wrong custom derivative) cannot walk the
+run uphill. The returned point is therefore the best one found up to that noise.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from jax import lax
 from optimizers._loops import while_loop
 
 __all__ = ["F_NOISE_RTOL", "F_ROUNDING_ULPS", "LineSearchResult", "backtracking", "f_cap", "f_noise",
-           "f_resolution", "strong_wolfe"]
+           "f_resolution", "lowest_f", "strong_wolfe"]
 
 #: How many ulps of |f| a computed f may be off: below this a change in f is rounding.
 F_ROUNDING_ULPS = 4
@@ -66,17 +67,28 @@ def f_noise(f) -> jax.Array:
 
 
 def f_cap(f0, f_ref=None) -> jax.Array:
-    """The highest f a step from f0 may reach where f no longer resolves the decrease:
-    ``max(f0, r + f_noise(r))``, r = min(f_ref, f0) the lowest f the run has met (f0 when
-    f_ref is None or not finite). A run thus never climbs above r + f_noise(r) by rises
-    within the noise; where f0 itself lies above that (an optax loop whose value function
-    changes from batch to batch), no rise at all is allowed."""
+    """The highest f a step from f0 may reach where f no longer resolves the decrease.
+
+    With r = min(f_ref, f0) the lowest f the run has met (f0 when f_ref is None or not
+    finite): ``r + f_noise(r)``, so a run never climbs above the lowest f plus its noise by
+    rises within the noise. Where f0 itself lies above that (an optax loop whose value
+    function changes from batch to batch; never inside ``minimize``), ``f0 + f_resolution(f0)``:
+    a rise within rounding, as for a first step."""
     f0 = jnp.asarray(f0)
     r = f0
     if f_ref is not None:
         f_ref = jnp.asarray(f_ref, f0.dtype).reshape(())
         r = jnp.where(jnp.isfinite(f_ref), jnp.minimum(f_ref, f0), f0)
-    return jnp.maximum(f0, r + f_noise(r))
+    cap = r + f_noise(r)
+    return jnp.where(f0 > cap, f0 + f_resolution(f0), cap)
+
+
+def lowest_f(f_low, *fs) -> jax.Array:
+    """min(f_low, *fs) over the finite values only (a NaN or -inf loss does not become the
+    reference of the noise cap); +inf while none is finite."""
+    for f in fs:
+        f_low = jnp.minimum(f_low, jnp.where(jnp.isfinite(f), f, jnp.inf))
+    return f_low
 
 
 class LineSearchResult(NamedTuple):
@@ -231,9 +243,9 @@ def _judge(ls: _Search, s: _WolfeState, p: _Trial):
     """The tests of N&W Alg. 3.5 / 3.6 on trial p, in their order. higher: p fails Armijo
     (or is not finite) or is not below lo, so it becomes hi; wolfe: p is below lo and
     satisfies the strong-Wolfe conditions (only then is it accepted). Where the Armijo
-    decrease is below the rounding of f, Armijo is judged on the slopes (the approximate
-    Wolfe conditions of the module docstring), and so is "below lo" where p.f and lo.f
-    differ by less than that rounding."""
+    decrease is below the noise of f (:func:`f_noise`), Armijo is judged on the slopes (the
+    approximate Wolfe conditions of the module docstring, f at most :func:`f_cap`), and so
+    is "below lo" where p.f and lo.f differ by less than that noise."""
     st = ls.setup
     finite = jnp.isfinite(p.f) & jnp.isfinite(p.dp)
     unresolved = ls.c1 * p.t * jnp.abs(st.dp0) <= st.f_res
@@ -351,8 +363,8 @@ def strong_wolfe(
     bracket and zoom shrinks back into the finite region. The search stops without success
     after ``max_iter`` trials, at ``max_step``, or when the bracket is narrower than the
     rounding of t or of x; it then returns the lowest Armijo point met (see the module
-    docstring). ``f_ref``: the lowest f the run has met (phi(0) when None); approximate-Wolfe
-    points lie at most ``f_noise(f_ref)`` above it. ``init_step``, ``c1``, ``c2``,
+    docstring). ``f_ref``: the lowest f of the run's accepted points (phi(0) when None);
+    approximate-Wolfe points lie at most ``f_cap(f0, f_ref)``. ``init_step``, ``c1``, ``c2``,
     ``max_step``, ``max_iter`` and ``f_ref`` may be traced.
     """
     if isinstance(max_step, (int, float)) and not max_step > 0:

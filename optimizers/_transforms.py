@@ -152,7 +152,8 @@ def _check_state(state, params, expected, where: str) -> None:
     got, got_def = jax.tree_util.tree_flatten(state.method_state)
     if got_def != treedef:
         raise ValueError(f"state does not fit params: its method state has structure {got_def}, "
-                         f"expected {treedef}; {fix}")
+                         f"expected {treedef}; {fix} (a state saved by an older curvax may lack a field "
+                         f"added since, e.g. the lowest f of the line search or trust region: init again)")
     for i, (g, w) in enumerate(zip(got, want)):
         if jnp.shape(g) != w.shape or jnp.result_type(g) != w.dtype:
             raise ValueError(

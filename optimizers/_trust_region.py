@@ -3,8 +3,10 @@
 With the model m(p) = g.p + p.B p / 2 (so m(0) = 0) and a trial step p:
 
 - ratio: rho = (f(x) - f(x + p)) / (m(0) - m(p)), both reductions increased by the rounding
-  of f (:func:`reduction_ratio`); a model that predicts no decrease, or a non-finite
-  f(x + p), gives rho = -inf;
+  of f (:func:`reduction_ratio`); where the predicted reduction and the computed change are
+  both within the noise of f, the actual change comes from the slopes; a model that
+  predicts no decrease, or a non-finite f(x + p), gives rho = -inf; a step above the
+  lowest f met plus the noise of f fails (:func:`capped`);
 - radius (N&W Alg. 4.1): rho < low -> radius * shrink; rho > high (and, where the
   globalisation asks, p on the boundary) -> min(radius * expand, max_radius)
   (:func:`update_radius`);
@@ -48,11 +50,16 @@ from optimizers._krylov import (
 from optimizers._method import Iterate
 from optimizers._more_sorensen import more_sorensen
 from optimizers._options import integer, real
-from optimizers._step_length import f_cap, f_noise, f_resolution
+from optimizers._step_length import f_cap, f_noise, f_resolution, lowest_f
 from optimizers._subproblem import SubproblemResult
 
-__all__ = ["DAMPING_OPTIONS", "TRUST_OPTIONS", "TrustState", "accepted", "capped", "damped", "model_change_of_f",
-           "reduction_ratio", "trust_region", "update_damping", "update_radius"]
+__all__ = ["DAMPING_OPTIONS", "NOISY_PREDICTION", "TRUST_OPTIONS", "TrustState", "accepted", "capped", "damped",
+           "model_change_of_f", "reduction_ratio", "trust_region", "update_damping", "update_radius"]
+
+
+#: A predicted reduction up to this many times the noise of f is "within the noise": there
+#: acceptance (actual >= eta predicted, eta <= 1/4) turns on changes of f near the noise.
+NOISY_PREDICTION = 10.0
 
 
 def reduction_ratio(f_old, f_new, model_change, slope_change=None) -> jax.Array:
@@ -65,8 +72,11 @@ def reduction_ratio(f_old, f_new, model_change, slope_change=None) -> jax.Array:
     rounding. A computed f carries more noise than rounding where it sums large canceling
     terms (``f_noise``, optimizers/_step_length.py); given ``slope_change`` = (g_old + g_new).p
     / 2, the trapezoid estimate of f_new - f_old from the slopes, that estimate replaces the
-    computed change wherever the two f values differ by less than ``f_noise(f_old)``: the
-    slopes stay accurate where f differences do not (the same judgement as the line search's).
+    computed change wherever the two f values differ by less than ``f_noise(f_old)`` and the
+    predicted reduction is at most ``NOISY_PREDICTION`` times that noise (the line search
+    likewise turns to the slopes only where the decrease it asks for is below the noise):
+    the slopes stay accurate where f differences do not. A step the model says gains far
+    more than the noise is still judged by f.
     A model that predicts no decrease (``model_change >= 0``) or a non-finite value gives
     rho = -inf (a failed step). Zero-safe in value and gradient.
     """
@@ -75,7 +85,8 @@ def reduction_ratio(f_old, f_new, model_change, slope_change=None) -> jax.Array:
     change = f_new - f_old
     if slope_change is not None:
         slope_change = jnp.asarray(slope_change, change.dtype)
-        noisy = (jnp.abs(change) <= f_noise(f_old)) & jnp.isfinite(slope_change)
+        noise = f_noise(f_old)
+        noisy = (jnp.abs(change) <= noise) & (-mc <= NOISY_PREDICTION * noise) & jnp.isfinite(slope_change)
         change = jnp.where(noisy, slope_change, change)
     delta = f_resolution(f_old)
     rho = (change - delta) / (jnp.where(ok, mc, -1) - delta)
@@ -107,12 +118,6 @@ def capped(rho, f_new, f_old, f_low) -> jax.Array:
     return jnp.where(f_new <= f_cap(f_old, f_low), rho, -jnp.inf)
 
 
-def _lowest(f_low, *fs):
-    for f in fs:
-        f_low = jnp.minimum(f_low, jnp.where(jnp.isfinite(f), f, jnp.inf))
-    return f_low.astype(fs[0].dtype)
-
-
 def update_damping(damping, rho, *, increase: float = 1.5, decrease: float = 2.0 / 3.0, low: float = 0.25,
                    high: float = 0.75, min_damping: float = 0.0, max_damping: float = jnp.inf) -> jax.Array:
     """The radius update in 1/radius form: lambda * increase if rho < low, lambda * decrease
@@ -138,8 +143,9 @@ _EXACT_OPTIONS = {"subproblem_max_iter": integer(100, "most Newton steps on the 
 
 
 class TrustState(NamedTuple):
-    """radius: the current trust-region radius (or, damped, lambda). f_low: the lowest f
-    met (+inf before the first step); no step is taken above ``f_cap(f, f_low)``."""
+    """radius: the current trust-region radius (or, damped, lambda). f_low: the lowest finite
+    f of the accepted points (+inf before the first step); no step is taken above
+    ``f_cap(f, f_low)``."""
 
     radius: jax.Array
     f_low: jax.Array
@@ -232,7 +238,8 @@ def trust_region(subproblem: str) -> Globalisation:
         if direction.update is not None:
             d_state, _ = direction.update(objective, it, new, d_state, opts, accept)
         tiny = radius <= jnp.finfo(it.x.dtype).eps * jnp.maximum(1, jnp.linalg.norm(it.x))
-        return new._replace(stalled=~accept & tiny), d_state, TrustState(radius, _lowest(state.f_low, it.f, new.f))
+        f_low = lowest_f(state.f_low, it.f, new.f).astype(state.f_low.dtype)
+        return new._replace(stalled=~accept & tiny), d_state, TrustState(radius, f_low)
 
     return Globalisation(f"trust-region/{subproblem}", "model", {**TRUST_OPTIONS, **sub_options}, init, step,
                          validate=_check_radii)
@@ -281,6 +288,7 @@ def damped() -> Globalisation:
         if direction.update is not None:
             d_state, _ = direction.update(objective, it, new, d_state, opts, accept)
         tiny = jnp.linalg.norm(p) <= jnp.finfo(it.x.dtype).eps * jnp.maximum(1, jnp.linalg.norm(it.x))
-        return new._replace(stalled=~accept & tiny), d_state, TrustState(lam_new, _lowest(state.f_low, it.f, new.f))
+        f_low = lowest_f(state.f_low, it.f, new.f).astype(state.f_low.dtype)
+        return new._replace(stalled=~accept & tiny), d_state, TrustState(lam_new, f_low)
 
     return Globalisation("levenberg-marquardt", "model", DAMPING_OPTIONS, init, step)
