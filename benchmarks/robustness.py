@@ -122,8 +122,55 @@ def run_scipy(fun, x0, method, cache):
 
 
 def scipy_label(method):
-    """The record name of a scipy method: "scipy trust-ncg" is not curvax's "trust-ncg"."""
+    """The record name of a peer method: "scipy trust-ncg" is not curvax's "trust-ncg";
+    ``optimistix:BFGS`` is recorded as "optimistix BFGS"."""
+    if method.startswith(OPTX):
+        return f"optimistix {method[len(OPTX):]}"
     return f"scipy {method}"
+
+
+#: The --peers prefix of an optimistix solver (``optimistix:BFGS``, ``optimistix:LBFGS``).
+OPTX = "optimistix:"
+
+
+def _peer_name(label):
+    """The --peers name of a record's method label (inverse of :func:`scipy_label`), or None."""
+    if label.startswith("scipy "):
+        return label[len("scipy "):]
+    if label.startswith("optimistix "):
+        return OPTX + label[len("optimistix "):]
+    return None
+
+
+def run_optimistix(fun, x0, method, cache):
+    """optimistix.minimise with its BFGS or LBFGS (history 10; rtol = atol = 1e-8 on its
+    Cauchy test of steps and values, max_steps 5000), compiled once per (problem, solver);
+    success is its own ``RESULTS.successful``."""
+    import optimistix as optx
+
+    name = method[len(OPTX):]
+    key = "optx " + name
+    if key not in cache:
+        extra = {"history_length": 10} if name == "LBFGS" else {}  # the memory of curvax's lbfgs
+        solver = getattr(optx, name)(rtol=1e-8, atol=1e-8, **extra)
+
+        def solve(y0, solver=solver):  # the solution's state holds jaxprs: return arrays only
+            sol = optx.minimise(lambda y, args: fun(y), solver, y0, max_steps=MAX_ITER, throw=False)
+            return sol.value, sol.result == optx.RESULTS.successful, sol.stats["num_steps"]
+
+        cache[key] = jax.jit(solve)
+    t1 = time.perf_counter()
+    try:
+        value, ok, nit = cache[key](x0)
+        x, ok, nit = np.asarray(value), bool(ok), int(nit)
+        msg = "successful" if ok else "not successful"
+        fx = float(fun(jnp.asarray(x)))
+    except Exception as err:  # noqa: BLE001  (a peer that raises counts as not solved)
+        fx, x, ok, nit, msg = math.nan, np.asarray(x0), False, 0, f"raised {type(err).__name__}: {err}"
+    g = jax.grad(fun)
+    gn = float(np.max(np.abs(np.asarray(g(jnp.asarray(x)))))) if np.all(np.isfinite(x)) else math.nan
+    return dict(method=scipy_label(method), f=fx, gnorm=gn, status=msg[:60], success=ok, nit=nit,
+                compile_s=None, run_s=time.perf_counter() - t1)
 
 
 def mark_solved(records):
@@ -200,7 +247,7 @@ def cutest_problems(max_n):
 def run_one(fun, x0, method, peer, cache):
     """One record: scipy's ``method`` when ``peer``, else curvax's (an exception is a record)."""
     if peer:
-        return run_scipy(fun, x0, method, cache)
+        return (run_optimistix if method.startswith(OPTX) else run_scipy)(fun, x0, method, cache)
     try:
         return run_curvax(fun, x0, method)
     except Exception as err:  # noqa: BLE001
@@ -349,7 +396,8 @@ def main(argv=None):
     ap.add_argument("--problems", help="comma-separated subset of the problems")
     ap.add_argument("--max-n", type=int, default=100, help="cutest: largest n (default 100)")
     ap.add_argument("--sample", type=int, default=1, help="cutest: every K-th problem (default 1: all)")
-    ap.add_argument("--peers", help="cutest: scipy methods (default: all five; '' for none)")
+    ap.add_argument("--peers", help="cutest: scipy methods (default: all five; '' for none); "
+                                    "optimistix:BFGS and optimistix:LBFGS add optimistix's")
     ap.add_argument("--peers-from", metavar="JSON",
                     help="cutest: take the scipy peers' records from this earlier --json run instead of running "
                          "them (scipy's runs do not depend on curvax; run them once with --methods '')")
@@ -375,11 +423,11 @@ def main(argv=None):
         if args.peers_from:
             with open(args.peers_from) as fh:
                 for r in json.load(fh)["records"]:
-                    if r["method"].startswith(scipy_label("")):
+                    if _peer_name(r["method"]) is not None:
                         pooled.setdefault(r["problem"], []).append(r)
             if args.peers is not None:
                 raise SystemExit("--peers and --peers-from exclude each other: the peers are those of the file")
-            peers = sorted({r["method"][len(scipy_label("")):] for rs in pooled.values() for r in rs},
+            peers = sorted({_peer_name(r["method"]) for rs in pooled.values() for r in rs},
                            key=lambda m: SCIPY_METHODS.index(m) if m in SCIPY_METHODS else len(SCIPY_METHODS))
         probs = cutest_problems(args.max_n)
         probs = [p for p in probs if subset is None or p[0] in subset][:: args.sample]
