@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from optimizers._compose import Globalisation
 from optimizers._method import Iterate
 from optimizers._options import choice, integer, real
-from optimizers._step_length import LineSearchResult, backtracking, lowest_f, strong_wolfe
+from optimizers._step_length import LineSearchResult, backtracking, lowest_f, no_lowest_f, strong_wolfe
 
 __all__ = ["ARMIJO", "ARMIJO_OPTIONS", "STRONG_WOLFE", "UNIT_STEP", "WOLFE_OPTIONS", "check_wolfe_constants",
            "first_scale", "selected", "strong_wolfe_search", "wolfe_step"]
@@ -75,7 +75,7 @@ def _searched(search, keeps_lowest=False):
         prop = direction.propose(objective, it, d_state, opts)
         if keeps_lowest:
             new, ls = search(objective, prop.it, prop.d, opts, prop.init_step, f_ref=state)
-            state = lowest_f(state, prop.it.f, new.f).astype(state.dtype)
+            state = lowest_f(state, prop.it.f, new.f)
         else:
             new, ls = search(objective, prop.it, prop.d, opts, prop.init_step)
         d_state, retry = prop.state, False
@@ -88,7 +88,7 @@ def _searched(search, keeps_lowest=False):
 
 def _lowest_f(x, opts):
     """The strong-Wolfe globalisation's state: the lowest f met, +inf before the first step."""
-    return jnp.full((), jnp.inf, x.dtype)
+    return no_lowest_f(x)
 
 
 def _unit_step(direction, objective, it: Iterate, d_state, state, opts):

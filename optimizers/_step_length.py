@@ -42,7 +42,7 @@ from jax import lax
 from optimizers._loops import while_loop
 
 __all__ = ["F_NOISE_RTOL", "F_ROUNDING_ULPS", "LineSearchResult", "backtracking", "f_cap", "f_noise",
-           "f_resolution", "lowest_f", "strong_wolfe"]
+           "f_resolution", "lowest_f", "no_lowest_f", "strong_wolfe"]
 
 #: How many ulps of |f| a computed f may be off: below this a change in f is rounding.
 F_ROUNDING_ULPS = 4
@@ -83,12 +83,19 @@ def f_cap(f0, f_ref=None) -> jax.Array:
     return jnp.where(f0 > cap, f0 + f_resolution(f0), cap)
 
 
+def no_lowest_f(x) -> jax.Array:
+    """The lowest f of a run before its first step: +inf, in x's dtype."""
+    return jnp.full((), jnp.inf, jnp.asarray(x).dtype)
+
+
 def lowest_f(f_low, *fs) -> jax.Array:
     """min(f_low, *fs) over the finite values only (a NaN or -inf loss does not become the
-    reference of the noise cap); +inf while none is finite."""
+    reference of the noise cap), in f_low's dtype; +inf while none is finite."""
+    f_low = jnp.asarray(f_low)
+    low = f_low
     for f in fs:
-        f_low = jnp.minimum(f_low, jnp.where(jnp.isfinite(f), f, jnp.inf))
-    return f_low
+        low = jnp.minimum(low, jnp.where(jnp.isfinite(f), f, jnp.inf))
+    return low.astype(f_low.dtype)
 
 
 class LineSearchResult(NamedTuple):

@@ -50,7 +50,7 @@ from optimizers._krylov import (
 from optimizers._method import Iterate
 from optimizers._more_sorensen import more_sorensen
 from optimizers._options import integer, real
-from optimizers._step_length import f_cap, f_noise, f_resolution, lowest_f
+from optimizers._step_length import f_cap, f_noise, f_resolution, lowest_f, no_lowest_f
 from optimizers._subproblem import SubproblemResult
 
 __all__ = ["DAMPING_OPTIONS", "NOISY_PREDICTION", "TRUST_OPTIONS", "TrustState", "accepted", "capped", "damped",
@@ -220,7 +220,7 @@ def trust_region(subproblem: str) -> Globalisation:
     solve, sub_options, needs = SUBPROBLEMS[subproblem]
 
     def init(x, opts) -> TrustState:
-        return TrustState(jnp.asarray(opts["initial_radius"], x.dtype), jnp.full((), jnp.inf, x.dtype))
+        return TrustState(jnp.asarray(opts["initial_radius"], x.dtype), no_lowest_f(x))
 
     def step(direction, objective, it: Iterate, d_state, state: TrustState, opts):
         model = direction.model(objective, it, d_state, opts)
@@ -238,7 +238,7 @@ def trust_region(subproblem: str) -> Globalisation:
         if direction.update is not None:
             d_state, _ = direction.update(objective, it, new, d_state, opts, accept)
         tiny = radius <= jnp.finfo(it.x.dtype).eps * jnp.maximum(1, jnp.linalg.norm(it.x))
-        f_low = lowest_f(state.f_low, it.f, new.f).astype(state.f_low.dtype)
+        f_low = lowest_f(state.f_low, it.f, new.f)
         return new._replace(stalled=~accept & tiny), d_state, TrustState(radius, f_low)
 
     return Globalisation(f"trust-region/{subproblem}", "model", {**TRUST_OPTIONS, **sub_options}, init, step,
@@ -261,7 +261,7 @@ def damped() -> Globalisation:
     :func:`update_damping`; the step is taken when rho > eta."""
 
     def init(x, opts) -> TrustState:
-        return TrustState(jnp.asarray(opts["damping"], x.dtype), jnp.full((), jnp.inf, x.dtype))
+        return TrustState(jnp.asarray(opts["damping"], x.dtype), no_lowest_f(x))
 
     def step(direction, objective, it: Iterate, d_state, state: TrustState, opts):
         model = direction.model(objective, it, d_state, opts)
@@ -288,7 +288,7 @@ def damped() -> Globalisation:
         if direction.update is not None:
             d_state, _ = direction.update(objective, it, new, d_state, opts, accept)
         tiny = jnp.linalg.norm(p) <= jnp.finfo(it.x.dtype).eps * jnp.maximum(1, jnp.linalg.norm(it.x))
-        f_low = lowest_f(state.f_low, it.f, new.f).astype(state.f_low.dtype)
+        f_low = lowest_f(state.f_low, it.f, new.f)
         return new._replace(stalled=~accept & tiny), d_state, TrustState(lam_new, f_low)
 
     return Globalisation("levenberg-marquardt", "model", DAMPING_OPTIONS, init, step)
